@@ -1,0 +1,47 @@
+# dlwp: `make demo` and `make test` (both install first). See README.md.
+SHELL := /bin/bash
+
+# Python 3.10 (TFX 1.16 needs it). pyenv's 3.10 is not on PATH here; override with PYTHON=...
+PYTHON ?= $(shell p=$$(pyenv prefix 3.10.13 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
+# uv from PATH, else bootstrapped into .tools/ with the system's Python.
+UV ?= $(shell command -v uv || echo .tools/bin/uv)
+# Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads).
+DEBIAN_PACKAGES := dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_HOME ?= dlwp-home
+PYTEST_ARGS ?=
+
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install debian-packages demo test lint clean
+
+install: .venv/installed debian-packages
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+.venv/installed: pyproject.toml uv.lock | $(UV)
+	@[ -x "$(PYTHON)" ] || { echo "Python 3.10 not found; run: make PYTHON=/path/to/python3.10 ..." >&2; exit 2; }
+	$(UV) sync --frozen --python "$(PYTHON)"
+	touch $@
+
+debian-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; }; \
+	fi
+
+demo: install
+	.venv/bin/dlwp run fashion_mnist --home $(DEMO_HOME)
+
+lint: install
+	.venv/bin/ruff check .
+
+test: lint
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .venv .tools $(DEMO_HOME)

@@ -1,0 +1,1 @@
+"""Custom TFX components and the module functions TFX calls by import path."""

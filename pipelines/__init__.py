@@ -1,0 +1,1 @@
+"""The pipeline factory, the task specs of the datasets, the runners and the `dlwp` CLI."""

@@ -1,0 +1,149 @@
+"""Runs a task's pipeline here: TFX LocalDagRunner, SQLite ML Metadata, Beam DirectRunner.
+
+Writes `<home>/reports/<model>/summary.json` after every run, also when the data gate stops it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, TextIO
+
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from components.errors import DlwpError
+from pipelines import run_record
+from pipelines.pipeline import create_pipeline
+from pipelines.progress import ComponentProgress
+from pipelines.tasks import TaskSpec
+
+# The DirectRunner in one process: the local path needs no cluster; two cores gain little
+# from worker processes and pay their start-up.
+LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+@dataclasses.dataclass(frozen=True)
+class HomePaths:
+    """The home directory layout of DESIGN.md for one model."""
+
+    home: str
+    model: str
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.home, "pipelines", self.model)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.pipeline_root, "metadata.sqlite")
+
+    @property
+    def reports(self) -> str:
+        return os.path.join(self.home, "reports", self.model)
+
+    @property
+    def summary_path(self) -> str:
+        return os.path.join(self.reports, "summary.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The knobs of one local run (from the CLI)."""
+
+    home: str
+    data_dir: str
+    max_examples: int = 0
+    enable_cache: bool = True
+
+
+class PipelineFailedError(DlwpError):
+    """A component failed for a reason that is not the user's data (exit 1); see the log."""
+
+    exit_code = 1
+
+
+def _find_user_error(error: BaseException) -> DlwpError | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DlwpError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def build_summary(
+    task: TaskSpec, record: run_record.RunRecord | None, timings_s: dict[str, float]
+) -> dict[str, Any]:
+    """summary.json's fields that exist at this stage of the workflow (DESIGN.md)."""
+    return {
+        "model": task.name,
+        "task": task.problem_type,
+        "run_id": record.run_id if record else None,
+        "examples": record.split_counts() if record else {},
+        "anomalies": record.anomalies() if record else [],
+        "timings_s": timings_s,
+        "cached": record.cached if record else [],
+    }
+
+
+def write_json(path: str, content: dict[str, Any]) -> None:
+    """Writes JSON atomically (beside, then rename), so a reader never sees half a file."""
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    partial = f"{path}.partial"
+    with tf.io.gfile.GFile(partial, "w") as f:
+        json.dump(content, f, indent=2, sort_keys=False)
+        f.write("\n")
+    tf.io.gfile.rename(partial, path, overwrite=True)
+
+
+def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) -> dict[str, Any]:
+    """Runs the pipeline of `task` and writes its summary.
+
+    Args:
+        task: the task spec.
+        settings: home, data folder and run knobs.
+        terminal: where progress lines go.
+        log_path: where library output goes (named in error messages).
+
+    Returns:
+        The summary (also written to `<home>/reports/<model>/summary.json`).
+
+    Raises:
+        DlwpError: the data is missing or bad (exit 2), or the workflow said no (exit 1);
+            the summary is written first when the pipeline ran.
+    """
+    paths = HomePaths(settings.home, task.name)
+    tf.io.gfile.makedirs(paths.pipeline_root)
+    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
+    pipeline = create_pipeline(
+        task,
+        pipeline_root=paths.pipeline_root,
+        data_dir=settings.data_dir,
+        metadata_connection_config=metadata,
+        max_examples=settings.max_examples,
+        beam_pipeline_args=LOCAL_BEAM_ARGS,
+        enable_cache=settings.enable_cache,
+    )
+    started = time.monotonic()
+    failure: BaseException | None = None
+    progress = ComponentProgress(terminal, total=len(pipeline.components))
+    with progress.listening():
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as error:  # Reported below, after the summary is written.
+            failure = error
+    timings = {"total": round(time.monotonic() - started, 2), **progress.timings_s}
+    summary = build_summary(task, run_record.latest_run(metadata), timings)
+    write_json(paths.summary_path, summary)
+    if failure is not None:
+        user_error = _find_user_error(failure)
+        if user_error is not None:
+            raise user_error
+        raise PipelineFailedError(
+            f"step {progress.failed() or '?'} failed: {failure!r}; details in {log_path}"
+        ) from failure
+    return summary

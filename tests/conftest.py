@@ -1,0 +1,63 @@
+"""Shared fixtures: keras-format data generated once per session, offline network, CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras_files
+import pytest
+
+
+@pytest.fixture(scope="session")
+def keras_data_dir(tmp_path_factory) -> str:
+    """A data folder with all five book datasets, small, in keras's own file formats."""
+    data_dir = str(tmp_path_factory.mktemp("keras-datasets"))
+    for write in keras_files.WRITERS.values():
+        write(data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def keras_checksums_accepted(monkeypatch):
+    """Stands in for keras's sha256 check of downloaded files, and only for that.
+
+    Generated files cannot carry the published files' checksums; everything else in keras's
+    loaders (cache lookup, npz/IDX parsing, index shifting, num_words, shuffling) runs for real.
+    """
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(file_utils, "validate_file", lambda *args, **kwargs: True)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any download attempt fails at once: a proxy on a port where nothing listens."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def run_cli(capfd):
+    """Runs `dlwp` in this process; returns (exit code, terminal output, error output)."""
+    from pipelines import cli
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def read_summary():
+    """Reads `<home>/reports/<model>/summary.json`."""
+
+    def read(home: str, model: str) -> dict:
+        with open(os.path.join(home, "reports", model, "summary.json")) as f:
+            return json.load(f)
+
+    return read

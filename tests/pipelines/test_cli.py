@@ -1,0 +1,58 @@
+"""`dlwp` usage errors and missing data: one line, exit code 2, no traceback."""
+
+import json
+
+import pytest
+
+
+def test_datasets_json_lists_the_book_datasets(run_cli, tmp_path):
+    code, out, _ = run_cli("datasets", "--json", "--data-dir", str(tmp_path))
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0
+    assert set(rows) == {"mnist", "fashion_mnist", "imdb", "reuters", "boston_housing"}
+    assert rows["boston_housing"]["task"] == "regression"
+    assert not rows["imdb"]["available"]
+    assert "imdb.npz" in rows["imdb"]["what_to_do"]
+
+
+def test_datasets_finds_the_debian_fashion_mnist(run_cli, tmp_path):
+    code, out, _ = run_cli("datasets", "--json", "--data-dir", str(tmp_path))
+    fashion = next(row for row in json.loads(out) if row["name"] == "fashion_mnist")
+    assert fashion["available"]
+    assert all(path.startswith("/usr/share/datasets/") for path in fashion["files"].values())
+
+
+def test_unknown_dataset_is_a_usage_error(run_cli, tmp_path):
+    code, _, err = run_cli("run", "cifar10", "--home", str(tmp_path))
+    assert code == 2
+    assert "unknown dataset 'cifar10'" in err
+    assert "Traceback" not in err
+
+
+def test_csv_without_label_flag_is_a_usage_error(run_cli, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("run", "--csv", str(tmp_path / "x.csv"))
+    assert exit_info.value.code == 2
+
+
+def test_csv_whose_label_column_is_missing_exits_2_with_the_columns(run_cli, tmp_path):
+    csv = tmp_path / "flowers.csv"
+    csv.write_text("petal,sepal\n1,2\n3,4\n")
+    code, _, err = run_cli(
+        "run", "--csv", str(csv), "--label", "species", "--task", "multiclass",
+        "--home", str(tmp_path / "home"),
+    )  # fmt: skip
+    assert code == 2
+    assert "no label column 'species'" in err and "petal, sepal" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("offline")
+def test_missing_dataset_exits_2_naming_file_place_and_origin(run_cli, tmp_path):
+    code, _, err = run_cli(
+        "run", "imdb", "--home", str(tmp_path / "home"), "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
+    assert code == 2
+    assert str(tmp_path / "data" / "imdb.npz") in err
+    assert "tf-keras-datasets/imdb.npz" in err
+    assert "Traceback" not in err
