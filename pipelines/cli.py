@@ -2,6 +2,7 @@
 
     dlwp datasets [--json]
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
+             [--epochs N] [--tpu NAME] [--mixed-precision] [--no-cache]
 
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
@@ -77,6 +78,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--csv needs --label COLUMN and --task binary|multiclass|regression")
     if args.max_examples < 0:
         parser.error("--max-examples must be positive (0 means all)")
+    if args.epochs < 0:
+        parser.error("--epochs must be positive (0 means the book's maximum)")
     home = _home(args.home)
     model = csv_model_name(args.csv) if args.csv else args.dataset
     log_path = log_path_for(home, model)
@@ -84,6 +87,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
         from pipelines import local_runner
+        from pipelines.pipeline import TrainingOptions
         from pipelines.tasks import BOOK_TASKS, csv_task
 
         if args.csv is not None:
@@ -100,6 +104,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             data_dir=_data_dir(args.data_dir),
             max_examples=args.max_examples,
             enable_cache=not args.no_cache,
+            training=TrainingOptions(
+                max_epochs=args.epochs,
+                tpu=args.tpu or os.environ.get("TPU_NAME", ""),
+                mixed_precision=args.mixed_precision,
+            ),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
     print(json.dumps(summary, indent=2))
@@ -129,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="folder of keras's dataset files (default $KERAS_HOME/datasets)"
     )
     run.add_argument("--max-examples", type=int, default=0, help="at most N examples per split")
+    run.add_argument(
+        "--epochs", type=int, default=0, help="at most N epochs (default: the book's maximum)"
+    )
+    run.add_argument("--tpu", help="train on this TPU (default $TPU_NAME)")
+    run.add_argument(
+        "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
+    )
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
     return parser
 

@@ -16,8 +16,9 @@ from tfx import v1 as tfx
 
 from components.errors import DlwpError
 from pipelines import run_record
-from pipelines.pipeline import create_pipeline
+from pipelines.pipeline import TrainingOptions, create_pipeline
 from pipelines.progress import ComponentProgress
+from pipelines.summary import build_summary, model_run_dir
 from pipelines.tasks import TaskSpec
 
 # The DirectRunner in one process: the local path needs no cluster; two cores gain little
@@ -41,6 +42,10 @@ class HomePaths:
         return os.path.join(self.pipeline_root, "metadata.sqlite")
 
     @property
+    def serving(self) -> str:
+        return os.path.join(self.home, "serving", self.model)
+
+    @property
     def reports(self) -> str:
         return os.path.join(self.home, "reports", self.model)
 
@@ -57,6 +62,7 @@ class RunSettings:
     data_dir: str
     max_examples: int = 0
     enable_cache: bool = True
+    training: TrainingOptions = TrainingOptions()
 
 
 class PipelineFailedError(DlwpError):
@@ -75,21 +81,6 @@ def _find_user_error(error: BaseException) -> DlwpError | None:
     return None
 
 
-def build_summary(
-    task: TaskSpec, record: run_record.RunRecord | None, timings_s: dict[str, float]
-) -> dict[str, Any]:
-    """summary.json's fields that exist at this stage of the workflow (DESIGN.md)."""
-    return {
-        "model": task.name,
-        "task": task.problem_type,
-        "run_id": record.run_id if record else None,
-        "examples": record.split_counts() if record else {},
-        "anomalies": record.anomalies() if record else [],
-        "timings_s": timings_s,
-        "cached": record.cached if record else [],
-    }
-
-
 def write_json(path: str, content: dict[str, Any]) -> None:
     """Writes JSON atomically (beside, then rename), so a reader never sees half a file."""
     tf.io.gfile.makedirs(os.path.dirname(path))
@@ -98,6 +89,18 @@ def write_json(path: str, content: dict[str, Any]) -> None:
         json.dump(content, f, indent=2, sort_keys=False)
         f.write("\n")
     tf.io.gfile.rename(partial, path, overwrite=True)
+
+
+def _keep_report(record, paths: HomePaths, version: int | None) -> None:
+    """Copies the training curves and records to `<reports>/<version>/` (or `unpushed/`)."""
+    source = model_run_dir(record)
+    if not source or not tf.io.gfile.isdir(source):
+        return
+    target = os.path.join(paths.reports, str(version) if version else "unpushed")
+    tf.io.gfile.makedirs(target)
+    for name in tf.io.gfile.listdir(source):
+        if name.endswith((".json", ".png")):
+            tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
 
 
 def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) -> dict[str, Any]:
@@ -123,8 +126,10 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         task,
         pipeline_root=paths.pipeline_root,
         data_dir=settings.data_dir,
+        serving_dir=paths.serving,
         metadata_connection_config=metadata,
         max_examples=settings.max_examples,
+        training=settings.training,
         beam_pipeline_args=LOCAL_BEAM_ARGS,
         enable_cache=settings.enable_cache,
     )
@@ -137,8 +142,10 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         except Exception as error:  # Reported below, after the summary is written.
             failure = error
     timings = {"total": round(time.monotonic() - started, 2), **progress.timings_s}
-    summary = build_summary(task, run_record.latest_run(metadata), timings)
+    record = run_record.latest_run(metadata)
+    summary = build_summary(task, record, timings)
     write_json(paths.summary_path, summary)
+    _keep_report(record, paths, summary["pushed_version"])
     if failure is not None:
         user_error = _find_user_error(failure)
         if user_error is not None:

@@ -1,7 +1,6 @@
 """The one pipeline factory: the book's universal workflow as a TFX pipeline, for any task spec."""
 
-from __future__ import annotations
-
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -9,21 +8,58 @@ from collections.abc import Sequence
 from tfx import v1 as tfx
 
 from components import sources
+from components.baseline import Baseline
+from components.blessing import BlessingGate
 from components.data_gate import DataGate
+from components.evaluation import BLESSING_MARGIN, REGRESSION_TOLERANCE, eval_config
 from components.example_gen import DatasetExampleGen
+from components.preprocessing import transform_config
+from components.pusher import AtomicPusher
 from components.schema_curation import CurateSchema
 from pipelines.tasks import TaskSpec
 
 TRAIN_SPLIT = "train"
-VALIDATED_SPLITS = ("eval", "test")
+EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"
+VALIDATED_SPLITS = (EVAL_SPLIT, TEST_SPLIT)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """Run-time training knobs: epochs override, accelerator, seed."""
+
+    max_epochs: int = 0  # 0: the task's default
+    tpu: str = ""
+    mixed_precision: bool = False
+    seed: int = 0
+
+
+def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
+    """The Trainer's custom_config (`components.trainer.TrainerConfig`)."""
+    return {
+        "features": task_features(task),
+        "label": task.label,
+        "problem_type": task.problem_type,
+        "num_classes": task.num_classes,
+        "protocol": task.protocol,
+        "hidden_units": list(task.training.hidden_units),
+        "optimizer": task.training.optimizer,
+        "batch_size": task.training.batch_size,
+        "max_epochs": options.max_epochs or task.training.max_epochs,
+        "seed": options.seed,
+        "tpu": options.tpu,
+        "mixed_precision": options.mixed_precision,
+    }
 
 
 def create_pipeline(
     task: TaskSpec,
     pipeline_root: str,
     data_dir: str,
+    serving_dir: str,
     metadata_connection_config=None,
     max_examples: int = 0,
+    training: TrainingOptions = TrainingOptions(),
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
@@ -33,9 +69,11 @@ def create_pipeline(
         task: what differs between datasets.
         pipeline_root: where TFX writes artifacts (`gs://` on a cluster).
         data_dir: the folder of keras's dataset files.
+        serving_dir: where blessed models are pushed as numbered versions.
         metadata_connection_config: ML Metadata connection; None lets the runner choose
             (Kubeflow brings its own).
         max_examples: when positive, at most this many examples per split.
+        training: epochs, accelerator and seed.
         beam_pipeline_args: Beam options of the Beam-based components (runner, workers).
         enable_cache: reuse the outputs of components whose inputs did not change.
     """
@@ -62,16 +100,90 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         int_domains=json.dumps(task.int_domains(), sort_keys=True),
     )
+    schema = curate_schema.outputs["curated_schema"]
 
     # Validate eval and test against the train schema (missing features, types, domains).
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
-        schema=curate_schema.outputs["curated_schema"],
+        schema=schema,
         exclude_splits=[TRAIN_SPLIT],
     )
 
     # Stop here when the data does not match: ExampleValidator alone blocks nothing.
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+
+    # Prepare the data (6.2.1) with statistics of train only; the graph is applied on the fly
+    # by the Trainer and inside the SavedModel (no materialized copy of multi-hot vectors).
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema,
+        preprocessing_fn="components.preprocessing.preprocessing_fn",
+        custom_config=transform_config(task_features(task), task.label),
+        materialize=False,
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT]),
+    )
+    transform.add_upstream_node(data_gate)
+
+    # Choose a protocol (6.2.2), scale up until it overfits (6.2.4): the book's model, hold-out
+    # or K-fold, early stopping on the validation loss, curves kept for the report.
+    trainer = tfx.components.Trainer(
+        run_fn="components.trainer.run_fn",
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+        custom_config=trainer_config(task, training),
+    )
+
+    # Beat a baseline (6.2.3): the common-sense baseline, from train, scored on test.
+    baseline = Baseline(
+        examples=example_gen.outputs["examples"],
+        label=task.label,
+        problem_type=task.problem_type,
+        metric=task.metric,
+    )
+
+    # The last model this pipeline blessed, to check the new one does not regress.
+    last_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Model, producer_component_id="Trainer"
+        ),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing, producer_component_id="BlessingGate"
+        ),
+    ).with_id("LastBlessedModel")
+
+    # Measure success (6.1.4) on the test split with TFMA, overall and per class.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=last_blessed_model.outputs["model"],
+        eval_config=eval_config(task.metric, task.label, task.problem_type),
+        example_splits=[TEST_SPLIT],
+    )
+
+    # Bless only a model that beats the baseline and does not regress; a verdict always exists.
+    blessing_gate = BlessingGate(
+        model=trainer.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        baseline=baseline.outputs["baseline"],
+        data_gate=data_gate.outputs["result"],
+        metric=task.metric,
+        margin=BLESSING_MARGIN[task.metric],
+        tolerance=REGRESSION_TOLERANCE[task.metric],
+    )
+
+    # Ship (6.3.2): publish the blessed SavedModel as the next TF Serving version, atomically.
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=blessing_gate.outputs["blessing"],
+        model_run=trainer.outputs["model_run"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema,
+        serving_dir=serving_dir,
+    ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name="dlwp-" + re.sub(r"[^A-Za-z0-9-]", "-", task.name),
@@ -83,8 +195,20 @@ def create_pipeline(
             curate_schema,
             example_validator,
             data_gate,
+            transform,
+            trainer,
+            baseline,
+            last_blessed_model,
+            evaluator,
+            blessing_gate,
+            pusher,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )
+
+
+def task_features(task: TaskSpec) -> list[list[str]]:
+    """The task's features as [name, kind] pairs, the form custom configs carry."""
+    return [[f.name, f.kind] for f in task.features]

@@ -1,0 +1,89 @@
+"""The book's densely connected models, built from a task's features and problem type.
+
+Book table 6.1 picks the last layer and the loss: binary → 1 sigmoid unit, binary crossentropy;
+multiclass → softmax over the classes, sparse categorical crossentropy; regression → 1 linear
+unit, mean squared error. Hidden layers are `Dense(units, relu)`, with optional dropout
+(listing 5.16) and L2 weight regularization (listing 5.13) for `--tune`.
+
+Keras 2 (`tf_keras`): TFX 1.16's Transform layer is a Keras 2 layer.
+"""
+
+import dataclasses
+from typing import Any
+
+from tensorflow_transform.keras_lib import tf_keras as keras
+
+NUM_WORDS = 10_000
+IMAGE_PIXELS = 784
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What `build_model` needs: inputs, head and the book's hyperparameters."""
+
+    features: tuple[tuple[str, str], ...]  # (name, kind)
+    problem_type: str
+    num_classes: int | None
+    hidden_units: tuple[int, ...]
+    optimizer: str = "rmsprop"
+    learning_rate: float | None = None
+    dropout: float = 0.0
+    l2: float = 0.0
+    categorical_depths: tuple[tuple[str, int], ...] = ()
+
+
+def metric_for(problem_type: str) -> tuple[str, Any]:
+    """The Keras metric of success of a problem type: (name, metric)."""
+    if problem_type == "binary":
+        return "auc", keras.metrics.AUC(name="auc")
+    if problem_type == "multiclass":
+        return "accuracy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return "mae", keras.metrics.MeanAbsoluteError(name="mae")
+
+
+def _input_and_encoding(name: str, kind: str, depths: dict[str, int]):
+    if kind == "image":
+        layer = keras.Input(shape=(IMAGE_PIXELS,), name=name)
+        return layer, layer
+    if kind == "sequence":
+        layer = keras.Input(shape=(NUM_WORDS,), name=name)
+        return layer, layer
+    if kind == "numeric":
+        layer = keras.Input(shape=(), name=name)
+        return layer, keras.layers.Reshape((1,))(layer)
+    layer = keras.Input(shape=(), name=name, dtype="int64")
+    encoded = keras.layers.CategoryEncoding(num_tokens=depths[name], output_mode="one_hot")(
+        keras.layers.Reshape((1,))(layer)
+    )
+    return layer, encoded
+
+
+def build_model(config: ModelConfig) -> keras.Model:
+    """A compiled model taking the transformed features as a dict."""
+    depths = dict(config.categorical_depths)
+    inputs, encoded = {}, []
+    for name, kind in config.features:
+        inputs[name], part = _input_and_encoding(name, kind, depths)
+        encoded.append(part)
+    x = keras.layers.Concatenate()(encoded) if len(encoded) > 1 else encoded[0]
+    regularizer = keras.regularizers.l2(config.l2) if config.l2 else None
+    for units in config.hidden_units:
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout)(x)
+    # float32 outputs keep mixed-precision training numerically stable.
+    if config.problem_type == "binary":
+        outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+        loss = "binary_crossentropy"
+    elif config.problem_type == "multiclass":
+        outputs = keras.layers.Dense(config.num_classes, activation="softmax", dtype="float32")(x)
+        loss = "sparse_categorical_crossentropy"
+    else:
+        outputs = keras.layers.Dense(1, dtype="float32")(x)
+        loss = "mse"
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    optimizer = keras.optimizers.get(config.optimizer)
+    if config.learning_rate:
+        optimizer.learning_rate = config.learning_rate
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric_for(config.problem_type)[1]])
+    return model

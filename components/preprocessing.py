@@ -1,0 +1,90 @@
+"""The Transform step's `preprocessing_fn` (book 6.2.1 "prepare the data"), statistics from train.
+
+- image: cast and scale pixels to [0, 1] (book ch. 2).
+- sequence: multi-hot over the 10,000 most frequent words (book's `vectorize_sequences`);
+  index 0 (keras's padding) and indices past the vocabulary set nothing.
+- numeric: z-score with the train mean and standard deviation (listing 4.24); a missing value
+  becomes the train mean, i.e. 0 after scaling (ch. 6 "handling missing values").
+- categorical: index in the train vocabulary, shifted by one: 0 is "missing", the last index
+  is out-of-vocabulary; the model one-hot encodes it with `categorical_depth`.
+- label: passed through (the ExampleGen writes class indices or regression targets).
+
+The task reaches this function through Transform's `custom_config` (see `transform_config`).
+"""
+
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+NUM_WORDS = 10_000
+MISSING_INDEX = 0
+
+
+def vocabulary_name(feature: str) -> str:
+    """The Transform vocabulary file of a categorical feature."""
+    return f"{feature}_vocabulary"
+
+
+def transform_config(features: list[list[str]], label: str) -> dict[str, Any]:
+    """Transform's `custom_config`: the features as [name, kind] pairs, and the label."""
+    return {"features": features, "label": label}
+
+
+def _fill_missing(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
+    """A [batch] dense tensor from a one-value feature, `default` where the value is missing."""
+    if isinstance(x, tf.SparseTensor):
+        batch = x.dense_shape[0]
+        x = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, x.values, tf.stack([batch, 1])), default_value=default
+        )
+    return tf.reshape(x, [-1])
+
+
+def _as_float(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
+    if isinstance(x, tf.SparseTensor):
+        return tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
+    return tf.cast(x, tf.float32)
+
+
+def multi_hot(words: tf.SparseTensor, depth: int = NUM_WORDS) -> tf.Tensor:
+    """A [batch, depth] float tensor with 1.0 at each word index of each example."""
+    words = tf.sparse.retain(words, (words.values > 0) & (words.values < depth))
+    words = tf.SparseTensor(words.indices, words.values, tf.stack([words.dense_shape[0], depth]))
+    return tf.cast(tf.sparse.to_indicator(words, depth), tf.float32)
+
+
+def z_score(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """(x - train mean) / train std; a missing value becomes the train mean (0 after scaling)."""
+    x = _as_float(x)
+    mean = tft.mean(x)
+    std = tf.sqrt(tft.var(x))
+    return tf.math.divide_no_nan(_fill_missing(x, mean) - mean, std)
+
+
+def category_index(x: tf.Tensor | tf.SparseTensor, feature: str) -> tf.Tensor:
+    """0 for missing, 1..V for the train vocabulary, V + 1 for values never seen in train."""
+    index = tft.compute_and_apply_vocabulary(
+        x, num_oov_buckets=1, vocab_filename=vocabulary_name(feature)
+    )
+    return _fill_missing(index, tf.constant(-1, tf.int64)) + 1
+
+
+def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
+    """Maps raw features to model inputs; analyzers (mean, var, vocabulary) see train only."""
+    outputs = {}
+    for name, kind in custom_config["features"]:
+        x = inputs[name]
+        if kind == "image":
+            outputs[name] = tf.cast(x, tf.float32) / 255.0
+        elif kind == "sequence":
+            outputs[name] = multi_hot(x)
+        elif kind == "numeric":
+            outputs[name] = z_score(x)
+        elif kind == "categorical":
+            outputs[name] = category_index(x, name)
+        else:
+            raise ValueError(f"feature {name!r} has unknown kind {kind!r}")
+    label = custom_config["label"]
+    outputs[label] = _fill_missing(inputs[label], tf.zeros([], inputs[label].dtype))
+    return outputs

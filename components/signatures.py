@@ -1,0 +1,96 @@
+"""The pushed model's signatures: the Transform graph runs inside the SavedModel.
+
+- `serving_default` takes the raw features a user has, one input per feature: `image` int64
+  [batch, 784] pixels 0-255; `words` int64 [batch, length] word indices, padded with 0;
+  numeric columns float32 [batch] with NaN for missing; string columns [batch] with "" for
+  missing.
+- `from_examples` takes serialized tf.Examples (`examples`: string [batch]), for TF Serving's
+  classify / regress API and for TFMA.
+
+Both return `scores` (class probabilities; for binary, of class 1) and `class_ids`, or
+`predictions` for regression.
+"""
+
+from typing import Any
+
+import tensorflow as tf
+
+SERVING_DEFAULT = "serving_default"
+FROM_EXAMPLES = "from_examples"
+EXAMPLES_INPUT = "examples"
+
+
+def prediction_key(problem_type: str) -> str:
+    """The output TFMA reads: `scores` for classification, `predictions` for regression."""
+    return "predictions" if problem_type == "regression" else "scores"
+
+
+def _outputs(problem_type: str, model_outputs: tf.Tensor) -> dict[str, tf.Tensor]:
+    if problem_type == "regression":
+        return {"predictions": tf.reshape(model_outputs, [-1])}
+    if problem_type == "binary":
+        scores = tf.reshape(model_outputs, [-1])
+        return {"scores": scores, "class_ids": tf.cast(scores > 0.5, tf.int64)}
+    return {"scores": model_outputs, "class_ids": tf.argmax(model_outputs, axis=-1)}
+
+
+def _raw_input_spec(name: str, kind: str) -> tf.TensorSpec:
+    if kind == "image":
+        return tf.TensorSpec([None, 784], tf.int64, name=name)
+    if kind == "sequence":
+        return tf.TensorSpec([None, None], tf.int64, name=name)
+    if kind == "numeric":
+        return tf.TensorSpec([None], tf.float32, name=name)
+    return tf.TensorSpec([None], tf.string, name=name)
+
+
+def _to_raw_feature(value: tf.Tensor, kind: str, spec: Any) -> tf.Tensor | tf.SparseTensor:
+    """Turns a serving input into what the Transform layer expects for its feature spec."""
+    if kind == "sequence":
+        return tf.sparse.from_dense(value)  # drops 0, keras's padding
+    if kind in ("numeric", "categorical"):
+        present = tf.math.logical_not(tf.math.is_nan(value)) if kind == "numeric" else value != ""
+        value = tf.cast(value, spec.dtype) if kind == "numeric" else value
+        if isinstance(spec, tf.io.VarLenFeature):
+            indices = tf.where(present)
+            return tf.SparseTensor(
+                tf.concat([indices, tf.zeros_like(indices)], axis=1),
+                tf.gather_nd(value, indices),
+                tf.stack([tf.shape(value, out_type=tf.int64)[0], 1]),
+            )
+    return value
+
+
+def make_signatures(
+    model: Any,
+    tft_output: Any,
+    features: list[tuple[str, str]],
+    label: str,
+    problem_type: str,
+) -> dict[str, Any]:
+    """The signatures to save with `model`; attaches the Transform layer to the model."""
+    model.tft_layer = tft_output.transform_features_layer()
+    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != label}
+    kinds = dict(features)
+
+    def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
+        transformed = model.tft_layer(raw)
+        inputs = {name: transformed[name] for name, _ in features}
+        return _outputs(problem_type, model(inputs))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def from_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return predict(tf.io.parse_example(serialized, raw_spec))
+
+    @tf.function(input_signature=[{name: _raw_input_spec(name, kind) for name, kind in features}])
+    def serving_default(raw_inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        raw = {
+            name: _to_raw_feature(value, kinds[name], raw_spec[name])
+            for name, value in raw_inputs.items()
+        }
+        return predict(raw)
+
+    return {
+        SERVING_DEFAULT: serving_default.get_concrete_function(),
+        FROM_EXAMPLES: from_examples.get_concrete_function(),
+    }

@@ -1,0 +1,204 @@
+"""The Trainer's `run_fn`: the book's models, its evaluation protocols, its training curves.
+
+- hold-out (book 6.2.2): fit on train, validate on eval, `EarlyStopping` on the validation loss
+  (patience 3, best weights restored) finds the epoch count the book found by eye.
+- K-fold (listings 4.26-4.31), for small data: k models, each validated on one fold with early
+  stopping; the fold scores are reported, and the final model is fit on all training data for
+  the mean best epoch count.
+
+Writes, beside the model run: `history.json`, `loss.png` and `<metric>.png` (figures 4.4/4.5),
+`training.json` (protocol, epochs, fold scores, eval metric, strategy and devices) and
+`eval_predictions.json` (the eval split's predictions: the monitoring reference).
+"""
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tensorflow_transform.keras_lib import tf_keras as keras
+from tfx_bsl.public import tfxio
+
+from components import history as training_history
+from components.distribution import choose_distribution
+from components.models import ModelConfig, build_model, metric_for
+from components.preprocessing import vocabulary_name
+from components.signatures import make_signatures
+
+K_FOLDS = 4
+PATIENCE = 3
+TRAINING_FILE = "training.json"
+EVAL_PREDICTIONS_FILE = "eval_predictions.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """The Trainer's `custom_config`, as the pipeline factory writes it."""
+
+    features: tuple[tuple[str, str], ...]
+    label: str
+    problem_type: str
+    num_classes: int | None
+    protocol: str
+    hidden_units: tuple[int, ...]
+    optimizer: str
+    batch_size: int
+    max_epochs: int
+    seed: int = 0
+    tpu: str = ""
+    mixed_precision: bool = False
+
+    @classmethod
+    def from_custom_config(cls, config: dict[str, Any]) -> "TrainerConfig":
+        fields = dict(config)
+        fields["features"] = tuple(tuple(f) for f in fields["features"])
+        fields["hidden_units"] = tuple(fields["hidden_units"])
+        return cls(**fields)
+
+
+def _dataset(fn_args, files, tft_output, label: str, batch_size: int, shuffle: bool, seed: int):
+    """Raw examples, transformed by the Transform graph, as (features, label) batches."""
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed, num_epochs=1
+    )
+    raw = fn_args.data_accessor.tf_dataset_factory(files, options, tft_output.raw_metadata.schema)
+    tft_layer = tft_output.transform_features_layer()
+
+    def transform(features):
+        transformed = tft_layer(features)
+        return transformed, transformed.pop(label)
+
+    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _in_memory(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    batches = list(dataset.as_numpy_iterator())
+    features = {name: np.concatenate([b[0][name] for b in batches]) for name in batches[0][0]}
+    return features, np.concatenate([b[1] for b in batches])
+
+
+def _early_stopping() -> keras.callbacks.Callback:
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=PATIENCE, restore_best_weights=True
+    )
+
+
+def _hold_out(build, train, validation, max_epochs: int) -> tuple[Any, dict, None]:
+    model = build()
+    fit = model.fit(
+        train, validation_data=validation, epochs=max_epochs, callbacks=[_early_stopping()]
+    )
+    return model, fit.history, None
+
+
+def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int):
+    """Book listings 4.27-4.31 with early stopping; returns the final model, history, folds."""
+    features, labels = _in_memory(train_dataset)
+    n = len(labels)
+    fold_size = n // K_FOLDS
+    scores, best_epochs, fold_histories = [], [], []
+    for fold in range(K_FOLDS):
+        held = np.arange(fold * fold_size, (fold + 1) * fold_size)
+        kept = np.setdiff1d(np.arange(n), held)
+        model = build()
+        fit = model.fit(
+            {k: v[kept] for k, v in features.items()},
+            labels[kept],
+            validation_data=({k: v[held] for k, v in features.items()}, labels[held]),
+            epochs=max_epochs,
+            batch_size=batch_size,
+            callbacks=[_early_stopping()],
+            verbose=0,
+        )
+        best = int(np.argmin(fit.history["val_loss"]))
+        best_epochs.append(best + 1)
+        scores.append(float(fit.history[f"val_{metric}"][best]))
+        fold_histories.append(fit.history)
+        logging.info("fold %d: %s %.4f at epoch %d", fold, metric, scores[-1], best + 1)
+    epochs = max(1, int(round(float(np.mean(best_epochs)))))
+    model = build()
+    fit = model.fit(features, labels, epochs=epochs, batch_size=batch_size, verbose=0)
+    history = {**fit.history, "folds": fold_histories, "fold_best_epochs": best_epochs}
+    return model, history, scores
+
+
+def _model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> ModelConfig:
+    depths = tuple(
+        (name, tft_output.vocabulary_size_by_name(vocabulary_name(name)) + 2)
+        for name, kind in config.features
+        if kind == "categorical"
+    )
+    units = hyperparameters.get("units")
+    return ModelConfig(
+        features=config.features,
+        problem_type=config.problem_type,
+        num_classes=config.num_classes,
+        hidden_units=tuple(units for _ in config.hidden_units) if units else config.hidden_units,
+        optimizer=config.optimizer,
+        learning_rate=hyperparameters.get("learning_rate"),
+        dropout=hyperparameters.get("dropout", 0.0),
+        l2=hyperparameters.get("l2", 0.0),
+        categorical_depths=depths,
+    )
+
+
+def _write_json(content: Any, path: str) -> None:
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(content, f, indent=1, default=float)
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point (`run_fn='components.trainer.run_fn'`)."""
+    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(config.seed)
+    distribution = choose_distribution(config.tpu, config.mixed_precision)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    hyperparameters = (fn_args.hyperparameters or {}).get("values", fn_args.hyperparameters or {})
+    model_config = _model_config(config, tft_output, hyperparameters)
+    batch_size = distribution.global_batch_size(config.batch_size)
+    metric, _ = metric_for(config.problem_type)
+
+    def dataset(files, shuffle):
+        return _dataset(fn_args, files, tft_output, config.label, batch_size, shuffle, config.seed)
+
+    def build():
+        with distribution.strategy.scope():
+            return build_model(model_config)
+
+    train, validation = dataset(fn_args.train_files, True), dataset(fn_args.eval_files, False)
+    if config.protocol == "kfold":
+        model, history, folds = _k_fold(
+            build, dataset(fn_args.train_files, False), metric, config.max_epochs, batch_size
+        )
+    else:
+        model, history, folds = _hold_out(build, train, validation, config.max_epochs)
+    eval_result = dict(zip(model.metrics_names, model.evaluate(validation, verbose=0), strict=True))
+    eval_predictions = model.predict(validation.map(lambda x, y: x), verbose=0)
+
+    report = fn_args.model_run_dir
+    tf.io.gfile.makedirs(report)
+    curves = {k: v for k, v in history.items() if isinstance(v, list) and k != "folds"}
+    training_history.write_history(history, report)
+    training_history.plot_history(curves, metric, report)
+    _write_json(
+        {
+            "protocol": config.protocol,
+            "epochs": len(history["loss"]),
+            "metric": metric,
+            "eval": float(eval_result[metric]),
+            "folds": folds,
+            "hyperparameters": dataclasses.asdict(model_config),
+            "distribution": {**distribution.describe(), "global_batch_size": batch_size},
+        },
+        os.path.join(report, TRAINING_FILE),
+    )
+    _write_json(np.asarray(eval_predictions).tolist(), os.path.join(report, EVAL_PREDICTIONS_FILE))
+
+    signatures = make_signatures(
+        model, tft_output, list(config.features), config.label, config.problem_type
+    )
+    tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)

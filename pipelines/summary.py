@@ -1,0 +1,69 @@
+"""summary.json (DESIGN.md): what a run did, read back from ML Metadata and the artifacts."""
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+from components.baseline import BASELINE_FILE
+from components.blessing import HIGHER_IS_BETTER, VERDICT_FILE
+from components.trainer import TRAINING_FILE
+from pipelines.run_record import RunRecord
+
+
+def _read_json(folder: str | None, name: str) -> dict[str, Any] | None:
+    path = os.path.join(folder, name) if folder else None
+    if not path or not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _uri(record: RunRecord | None, node_id: str, type_name: str) -> str | None:
+    artifact = record.output(node_id, type_name) if record else None
+    return artifact.uri if artifact else None
+
+
+def pushed_version(record: RunRecord | None) -> int | None:
+    """The version this run pushed, or None."""
+    pushed = record.output("Pusher", "PushedModel") if record else None
+    if pushed is None or pushed.custom_properties["pushed"].int_value != 1:
+        return None
+    return pushed.custom_properties["pushed_version"].int_value
+
+
+def model_run_dir(record: RunRecord | None) -> str | None:
+    """The Trainer's model run folder: curves, history, training record."""
+    return _uri(record, "Trainer", "ModelRun")
+
+
+def build_summary(
+    task, record: RunRecord | None, timings_s: dict[str, float]
+) -> dict[str, Any]:
+    """The summary of the latest run; fields of steps that did not run are null."""
+    training = _read_json(model_run_dir(record), TRAINING_FILE)
+    baseline = _read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
+    verdict = _read_json(_uri(record, "BlessingGate", "ModelBlessing"), VERDICT_FILE)
+    return {
+        "model": task.name,
+        "task": task.problem_type,
+        "run_id": record.run_id if record else None,
+        "examples": record.split_counts() if record else {},
+        "anomalies": record.anomalies() if record else [],
+        "metric": {
+            "name": task.metric,
+            "higher_is_better": HIGHER_IS_BETTER[task.metric],
+            "test": verdict["test"] if verdict else None,
+            "eval": training["eval"] if training else None,
+            "folds": training["folds"] if training else None,
+        },
+        "baseline": {"name": baseline["name"], "test": baseline["test"]} if baseline else None,
+        "blessed": verdict["blessed"] if verdict else False,
+        "blessing_reasons": verdict["reasons"] if verdict else [],
+        "pushed_version": pushed_version(record),
+        "exports": None,
+        "training": training["distribution"] | {"epochs": training["epochs"]} if training else None,
+        "timings_s": timings_s,
+        "cached": record.cached if record else [],
+    }
