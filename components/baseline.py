@@ -25,14 +25,14 @@ class BaselineResult(artifact.Artifact):
     TYPE_NAME = "dlwp.Baseline"
 
 
-def read_labels(examples_uri: str, split: str, label: str) -> np.ndarray:
-    """The label of every example of a split, whatever its type (int64 or float)."""
+def read_labels(examples_uri: str, split: str, label: str, problem_type: str) -> np.ndarray:
+    """The label of every example of a split: class indices, or floats for regression."""
+    dtype = tf.float32 if problem_type == "regression" else tf.int64
     files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
-    labels = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
-        feature = tf.train.Example.FromString(record).features.feature[label]
-        labels.extend(feature.int64_list.value or feature.float_list.value)
-    return np.asarray(labels)
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+    spec = {label: tf.io.FixedLenFeature([], dtype)}
+    batches = [tf.io.parse_example(batch, spec)[label].numpy() for batch in dataset]
+    return np.concatenate(batches) if batches else np.array([])
 
 
 def compute_baseline(train: np.ndarray, test: np.ndarray, problem_type: str, metric: str) -> dict:
@@ -68,8 +68,8 @@ def Baseline(
 ) -> None:
     """Computes the common-sense baseline from train and scores it on test."""
     result = compute_baseline(
-        read_labels(examples.uri, "train", label),
-        read_labels(examples.uri, "test", label),
+        read_labels(examples.uri, "train", label, problem_type),
+        read_labels(examples.uri, "test", label, problem_type),
         problem_type,
         metric,
     )

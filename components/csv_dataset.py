@@ -5,6 +5,8 @@
   integers, else float); any other column is a string (categorical) column.
 - An empty cell is a missing value: the feature is left out of that row's tf.Example, so
   statistics count it as missing and Transform can fill it (with the train mean, ch. 6).
+- The label: class indices 0..K-1 for classification (classes sorted; `label_classes`),
+  floats for regression.
 - A column named `split` with values train / eval / test chooses each row's split; without it,
   rows are shuffled with a fixed seed and split 60 / 20 / 20.
 """
@@ -106,6 +108,20 @@ def _check_label(path: str, label: str, values: list, problem_type: str) -> None
         raise BadDataError(f"CSV file {path}: label {label!r} has fewer than 2 classes")
 
 
+def label_classes(values: list) -> list:
+    """The classes of a classification label, in the order of their indices (sorted)."""
+    return sorted(set(values), key=lambda v: (isinstance(v, str), v))
+
+
+def encode_label(values: list, problem_type: str) -> list:
+    """Classification labels become class indices (0..K-1, see `label_classes`); regression
+    targets become floats. The model and the baseline read one label type per problem type."""
+    if problem_type == "regression":
+        return [float(v) for v in values]
+    index = {value: i for i, value in enumerate(label_classes(values))}
+    return [index[v] for v in values]
+
+
 def _split_of_rows(path: str, header: list[str], rows: list[list[str]], seed: int) -> np.ndarray:
     if SPLIT_COLUMN in header:
         column = header.index(SPLIT_COLUMN)
@@ -149,6 +165,7 @@ def load_csv_splits(
         if name != SPLIT_COLUMN
     }
     _check_label(path, label, columns[label], problem_type)
+    columns[label] = encode_label(columns[label], problem_type)
     split_of_row = _split_of_rows(path, header, rows, seed)
     splits = {}
     for split in SPLITS:

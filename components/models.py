@@ -5,13 +5,14 @@ multiclass → softmax over the classes, sparse categorical crossentropy; regres
 unit, mean squared error. Hidden layers are `Dense(units, relu)`, with optional dropout
 (listing 5.16) and L2 weight regularization (listing 5.13) for `--tune`.
 
-Keras 2 (`tf_keras`): TFX 1.16's Transform layer is a Keras 2 layer.
+Keras 2 (`tf_keras`) by default: TFX 1.16's Transform layer is a Keras 2 layer. KerasTuner 1.4
+drives Keras 3, so `--tune` builds the same model with `keras_module=keras` (Keras 3).
 """
 
 import dataclasses
 from typing import Any
 
-from tensorflow_transform.keras_lib import tf_keras as keras
+from tensorflow_transform.keras_lib import tf_keras
 
 NUM_WORDS = 10_000
 IMAGE_PIXELS = 784
@@ -32,7 +33,7 @@ class ModelConfig:
     categorical_depths: tuple[tuple[str, int], ...] = ()
 
 
-def metric_for(problem_type: str) -> tuple[str, Any]:
+def metric_for(problem_type: str, keras: Any = tf_keras) -> tuple[str, Any]:
     """The Keras metric of success of a problem type: (name, metric)."""
     if problem_type == "binary":
         return "auc", keras.metrics.AUC(name="auc")
@@ -41,7 +42,7 @@ def metric_for(problem_type: str) -> tuple[str, Any]:
     return "mae", keras.metrics.MeanAbsoluteError(name="mae")
 
 
-def _input_and_encoding(name: str, kind: str, depths: dict[str, int]):
+def _input_and_encoding(keras: Any, name: str, kind: str, depths: dict[str, int]):
     if kind == "image":
         layer = keras.Input(shape=(IMAGE_PIXELS,), name=name)
         return layer, layer
@@ -58,12 +59,13 @@ def _input_and_encoding(name: str, kind: str, depths: dict[str, int]):
     return layer, encoded
 
 
-def build_model(config: ModelConfig) -> keras.Model:
+def build_model(config: ModelConfig, keras_module: Any = tf_keras) -> Any:
     """A compiled model taking the transformed features as a dict."""
+    keras = keras_module
     depths = dict(config.categorical_depths)
     inputs, encoded = {}, []
     for name, kind in config.features:
-        inputs[name], part = _input_and_encoding(name, kind, depths)
+        inputs[name], part = _input_and_encoding(keras, name, kind, depths)
         encoded.append(part)
     x = keras.layers.Concatenate()(encoded) if len(encoded) > 1 else encoded[0]
     regularizer = keras.regularizers.l2(config.l2) if config.l2 else None
@@ -85,5 +87,7 @@ def build_model(config: ModelConfig) -> keras.Model:
     optimizer = keras.optimizers.get(config.optimizer)
     if config.learning_rate:
         optimizer.learning_rate = config.learning_rate
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric_for(config.problem_type)[1]])
+    model.compile(
+        optimizer=optimizer, loss=loss, metrics=[metric_for(config.problem_type, keras)[1]]
+    )
     return model

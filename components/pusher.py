@@ -18,6 +18,17 @@ from components.trainer import EVAL_PREDICTIONS_FILE
 ASSETS_EXTRA = "assets.extra"
 TRAIN_STATISTICS_FILE = "train_statistics.pb"
 SCHEMA_FILE = "schema.pbtxt"
+# Names the model artifact a version was published from, so that it is published only once.
+SOURCE_FILE = "source_model.txt"
+
+
+def version_of_model(serving_dir: str, model_uri: str) -> int | None:
+    """The version already published from `model_uri`, if any."""
+    for version in existing_versions(serving_dir):
+        path = os.path.join(serving_dir, str(version), ASSETS_EXTRA, SOURCE_FILE)
+        if tf.io.gfile.exists(path) and tf.io.gfile.GFile(path).read().strip() == model_uri:
+            return version
+    return None
 
 
 def existing_versions(serving_dir: str) -> list[int]:
@@ -28,8 +39,11 @@ def existing_versions(serving_dir: str) -> list[int]:
     return sorted(int(name) for name in names if name.isdigit())
 
 
-def publish(files: dict[str, str], model_dir: str, serving_dir: str) -> int:
-    """Copies `model_dir` plus `files` (relative path in the version → source) as a new version.
+def publish(
+    files: dict[str, str], model_dir: str, serving_dir: str, texts: dict[str, str] | None = None
+) -> int:
+    """Copies `model_dir` plus `files` (relative path in the version → source file) and `texts`
+    (relative path → content) as a new version.
 
     Returns:
         The published version number.
@@ -43,6 +57,10 @@ def publish(files: dict[str, str], model_dir: str, serving_dir: str) -> int:
     for relative, source in files.items():
         tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
         tf.io.gfile.copy(source, os.path.join(staging, relative), overwrite=True)
+    for relative, content in (texts or {}).items():
+        tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
+        with tf.io.gfile.GFile(os.path.join(staging, relative), "w") as f:
+            f.write(content)
     while True:
         target = os.path.join(serving_dir, str(version))
         if not tf.io.gfile.exists(target):
@@ -61,9 +79,15 @@ def AtomicPusher(
     pushed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.PushedModel],
     serving_dir: tfx.dsl.components.Parameter[str],
 ) -> None:
-    """Pushes when the blessing says so; records `pushed` and `pushed_version` either way."""
-    if model_blessing.get_int_custom_property("blessed") != 1:
+    """Pushes when the blessing says so and the model is not published yet.
+
+    Records `pushed` (1 or 0) and, when pushed, `pushed_version`.
+    """
+    already = version_of_model(serving_dir, model.uri)
+    if model_blessing.get_int_custom_property("blessed") != 1 or already is not None:
         pushed_model.set_int_custom_property("pushed", 0)
+        if already is not None:
+            pushed_model.set_int_custom_property("serving_version", already)
         return
     files = {
         f"{ASSETS_EXTRA}/{TRAIN_STATISTICS_FILE}": os.path.join(
@@ -74,7 +98,12 @@ def AtomicPusher(
             model_run.uri, EVAL_PREDICTIONS_FILE
         ),
     }
-    version = publish(files, path_utils.serving_model_path(model.uri), serving_dir)
+    version = publish(
+        files,
+        path_utils.serving_model_path(model.uri),
+        serving_dir,
+        texts={f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri},
+    )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_int_custom_property("pushed_version", version)
     pushed_model.set_string_custom_property(

@@ -2,7 +2,8 @@
 
     dlwp datasets [--json]
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
-             [--epochs N] [--tpu NAME] [--mixed-precision] [--no-cache]
+             [--epochs N] [--tpu NAME] [--mixed-precision] [--tune [--tune-trials N]]
+             [--no-cache]
 
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
@@ -78,6 +79,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--csv needs --label COLUMN and --task binary|multiclass|regression")
     if args.max_examples < 0:
         parser.error("--max-examples must be positive (0 means all)")
+    if args.tune_trials < 1:
+        parser.error("--tune-trials must be at least 1")
     if args.epochs < 0:
         parser.error("--epochs must be positive (0 means the book's maximum)")
     home = _home(args.home)
@@ -108,6 +111,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 max_epochs=args.epochs,
                 tpu=args.tpu or os.environ.get("TPU_NAME", ""),
                 mixed_precision=args.mixed_precision,
+                tune_trials=args.tune_trials if args.tune else 0,
             ),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
@@ -145,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
     )
+    run.add_argument(
+        "--tune", action="store_true", help="search units, dropout, L2, learning rate first"
+    )
+    run.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
     return parser
 

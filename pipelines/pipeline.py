@@ -26,12 +26,13 @@ VALIDATED_SPLITS = (EVAL_SPLIT, TEST_SPLIT)
 
 @dataclasses.dataclass(frozen=True)
 class TrainingOptions:
-    """Run-time training knobs: epochs override, accelerator, seed."""
+    """Run-time training knobs: epochs override, accelerator, seed, tuning."""
 
     max_epochs: int = 0  # 0: the task's default
     tpu: str = ""
     mixed_precision: bool = False
     seed: int = 0
+    tune_trials: int = 0  # 0: no hyperparameter search
 
 
 def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
@@ -49,6 +50,7 @@ def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
         "seed": options.seed,
         "tpu": options.tpu,
         "mixed_precision": options.mixed_precision,
+        "tune_trials": options.tune_trials,
     }
 
 
@@ -124,6 +126,19 @@ def create_pipeline(
     )
     transform.add_upstream_node(data_gate)
 
+    # Regularize and tune (6.2.5), when asked: a search over units, dropout, L2, learning rate.
+    tuner = None
+    if training.tune_trials:
+        tuner = tfx.components.Tuner(
+            tuner_fn="components.tuning.tuner_fn",
+            examples=example_gen.outputs["examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema,
+            train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+            eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+            custom_config=trainer_config(task, training),
+        )
+
     # Choose a protocol (6.2.2), scale up until it overfits (6.2.4): the book's model, hold-out
     # or K-fold, early stopping on the validation loss, curves kept for the report.
     trainer = tfx.components.Trainer(
@@ -131,6 +146,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=trainer_config(task, training),
@@ -196,6 +212,7 @@ def create_pipeline(
             example_validator,
             data_gate,
             transform,
+            *([tuner] if tuner else []),
             trainer,
             baseline,
             last_blessed_model,

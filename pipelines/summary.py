@@ -26,9 +26,11 @@ def _uri(record: RunRecord | None, node_id: str, type_name: str) -> str | None:
 
 
 def pushed_version(record: RunRecord | None) -> int | None:
-    """The version this run pushed, or None."""
+    """The version this run pushed, or None (a cached Pusher pushed nothing new)."""
     pushed = record.output("Pusher", "PushedModel") if record else None
-    if pushed is None or pushed.custom_properties["pushed"].int_value != 1:
+    if pushed is None or "Pusher" in record.cached:
+        return None
+    if pushed.custom_properties["pushed"].int_value != 1:
         return None
     return pushed.custom_properties["pushed_version"].int_value
 
@@ -38,9 +40,15 @@ def model_run_dir(record: RunRecord | None) -> str | None:
     return _uri(record, "Trainer", "ModelRun")
 
 
-def build_summary(
-    task, record: RunRecord | None, timings_s: dict[str, float]
-) -> dict[str, Any]:
+def _training(training: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not training:
+        return None
+    model = training["hyperparameters"]
+    chosen = {k: model[k] for k in ("hidden_units", "dropout", "l2", "learning_rate")}
+    return {**training["distribution"], "epochs": training["epochs"], "hyperparameters": chosen}
+
+
+def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -> dict[str, Any]:
     """The summary of the latest run; fields of steps that did not run are null."""
     training = _read_json(model_run_dir(record), TRAINING_FILE)
     baseline = _read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
@@ -63,7 +71,7 @@ def build_summary(
         "blessing_reasons": verdict["reasons"] if verdict else [],
         "pushed_version": pushed_version(record),
         "exports": None,
-        "training": training["distribution"] | {"epochs": training["epochs"]} if training else None,
+        "training": _training(training),
         "timings_s": timings_s,
         "cached": record.cached if record else [],
     }

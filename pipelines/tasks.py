@@ -73,9 +73,9 @@ class TaskSpec:
             raise ValueError(f"problem_type {self.problem_type!r} is not one of {PROBLEM_TYPES}")
 
     def int_domains(self) -> dict[str, tuple[int, int]]:
-        """Known integer ranges: of features, and of an integer-coded classification label."""
+        """Known integer ranges: of features, and of the class index of a classification label."""
         domains = {f.name: f.int_range for f in self.features if f.int_range is not None}
-        if self.num_classes and self.source.kind == "keras":
+        if self.num_classes:
             domains[self.label] = (0, self.num_classes - 1)
         return domains
 
@@ -163,7 +163,7 @@ def csv_task(path: str, label: str, problem_type: str) -> TaskSpec:
     """
     splits = load_csv_splits(path, label, problem_type)
     train = splits["train"]
-    labels = {value for split in splits.values() for value in split[label]}
+    labels = {value for split in splits.values() for value in split[label]}  # class indices
     features = tuple(
         Feature(name, "categorical" if any(isinstance(v, str) for v in values) else "numeric")
         for name, values in train.items()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
 
 import keras_files
 import pytest
@@ -39,17 +41,34 @@ def offline(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def run_cli(capfd):
+def run_dlwp(*args: str) -> tuple[int, str, str]:
     """Runs `dlwp` in this process; returns (exit code, terminal output, error output)."""
     from pipelines import cli
 
-    def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
-        out, err = capfd.readouterr()
-        return code, out, err
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        try:
+            code = cli.main(list(args))
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+        out.seek(0)
+        err.seek(0)
+        return code, out.read().decode(), err.read().decode()
 
-    return run
+
+@pytest.fixture
+def run_cli():
+    """`run_dlwp` as a fixture."""
+    return run_dlwp
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """`dlwp run` end to end: TFX LocalDagRunner, SQLite ML Metadata, Beam DirectRunner, real data."""
 
 import glob
+import json
 import os
 
 import keras_files
@@ -9,7 +10,10 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 pytestmark = pytest.mark.e2e
-STEPS = ["ExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "DataGate"]
+STEPS = [
+    "ExampleGen", "LastBlessedModel", "Baseline", "StatisticsGen", "SchemaGen", "CurateSchema",
+    "ExampleValidator", "DataGate", "Transform", "Trainer", "Evaluator", "BlessingGate", "Pusher",
+]  # fmt: skip
 
 
 def split_statistics(home, model, split):
@@ -31,33 +35,43 @@ def test_each_keras_format_runs_through_the_pipeline(
 ):
     home = str(tmp_path / "home")
     code, out, err = run_cli(
-        "run", name, "--home", home, "--data-dir", keras_data_dir, "--max-examples", "200"
-    )
+        "run", name, "--home", home, "--data-dir", keras_data_dir, "--max-examples", "200",
+        "--epochs", "1",
+    )  # fmt: skip
     summary = read_summary(home, name)
     assert code == 0, err
     assert summary["anomalies"] == []
     assert all(0 < n <= 200 for n in summary["examples"].values())
     assert set(summary["examples"]) == {"train", "eval", "test"}
     assert list(summary["timings_s"]) == ["total", *STEPS]
+    assert summary["metric"]["test"] >= 0 and summary["baseline"]["test"] >= 0
+    assert summary["blessing_reasons"]
+    assert summary["blessed"] == (summary["pushed_version"] is not None)
+    assert summary["training"]["strategy"] == "default"
+    if name == "boston_housing":
+        assert len(summary["metric"]["folds"]) == 4  # K-fold, k = 4 (book listing 4.27)
 
 
 @pytest.fixture(scope="module")
 def fashion_runs(tmp_path_factory):
-    """Two identical runs on the real Fashion-MNIST that Debian installs (no cap, no cache)."""
+    """Two identical runs on the real Fashion-MNIST that Debian installs, with the book's
+    settings (early stopping, up to 20 epochs); returns the home and both summaries."""
     from pipelines import cli
 
     home = str(tmp_path_factory.mktemp("fashion-home"))
     empty_data_dir = str(tmp_path_factory.mktemp("no-keras-cache"))
     args = ["run", "fashion_mnist", "--home", home, "--data-dir", empty_data_dir]
-    codes = [cli.main(args), cli.main(args)]
-    return home, codes
+    summaries = []
+    for _ in range(2):
+        assert cli.main(args) == 0
+        with open(os.path.join(home, "reports", "fashion_mnist", "summary.json")) as f:
+            summaries.append(json.load(f))
+    return home, summaries
 
 
-def test_real_fashion_mnist_has_the_book_splits(fashion_runs, read_summary):
-    home, codes = fashion_runs
-    summary = read_summary(home, "fashion_mnist")
-    assert codes[0] == 0
-    assert summary["examples"] == {"train": 50_000, "eval": 10_000, "test": 10_000}
+def test_real_fashion_mnist_has_the_book_splits(fashion_runs):
+    home, (first, _) = fashion_runs
+    assert first["examples"] == {"train": 50_000, "eval": 10_000, "test": 10_000}
     for split in ("train", "eval", "test"):
         features = split_statistics(home, "fashion_mnist", split)
         assert numeric_range(features["image"]) == (0, 255)
@@ -65,12 +79,54 @@ def test_real_fashion_mnist_has_the_book_splits(fashion_runs, read_summary):
         assert features["image"].num_stats.common_stats.min_num_values == 784
 
 
-def test_second_identical_run_reuses_every_component(fashion_runs, read_summary):
-    home, codes = fashion_runs
-    summary = read_summary(home, "fashion_mnist")
-    assert codes[1] == 0
-    assert summary["cached"] == STEPS
-    assert summary["examples"] == {"train": 50_000, "eval": 10_000, "test": 10_000}
+def test_book_dense_net_reaches_088_on_real_fashion_mnist_and_is_pushed(fashion_runs):
+    home, (first, _) = fashion_runs
+    version = os.path.join(home, "serving", "fashion_mnist", "1")
+    assert first["metric"]["test"] >= 0.88
+    assert first["baseline"]["test"] == pytest.approx(0.1, abs=0.01)  # balanced classes
+    assert first["blessed"] and first["pushed_version"] == 1
+    assert os.path.exists(os.path.join(version, "saved_model.pb"))
+    for name in ("train_statistics.pb", "schema.pbtxt", "eval_predictions.json"):
+        assert os.path.exists(os.path.join(version, "assets.extra", name))
+    for name in ("history.json", "loss.png", "accuracy.png", "training.json"):
+        assert os.path.exists(os.path.join(home, "reports", "fashion_mnist", "1", name))
+
+
+def test_second_identical_run_is_cached_and_pushes_no_new_version(fashion_runs):
+    home, (first, second) = fashion_runs
+    # Up to the Trainer nothing runs again; the evaluation runs once more because the last
+    # blessed model now exists (it is the same model), and the Pusher finds it published.
+    assert set(STEPS[:10]) - {"LastBlessedModel"} <= set(second["cached"])
+    assert second["pushed_version"] is None
+    assert second["metric"]["test"] == pytest.approx(first["metric"]["test"])
+    assert os.listdir(os.path.join(home, "serving", "fashion_mnist")) == ["1"]
+
+
+@pytest.mark.usefixtures("keras_checksums_accepted", "offline")
+def test_model_trained_on_shuffled_labels_is_not_blessed(run_cli, read_summary, tmp_path):
+    """Book listing 5.4: real Fashion-MNIST images, training labels shuffled."""
+    from components.keras_datasets import KERAS_DATASETS, load_keras_dataset
+
+    fashion = KERAS_DATASETS["fashion_mnist"]
+    (x_train, y_train), (x_test, y_test) = load_keras_dataset(fashion, str(tmp_path / "none"))
+    rng = np.random.default_rng(0)
+    np.savez_compressed(
+        tmp_path / "mnist.npz",
+        x_train=x_train[:12_000],
+        y_train=rng.permutation(y_train[:12_000]),
+        x_test=x_test[:2_000],
+        y_test=y_test[:2_000],
+    )
+    home = str(tmp_path / "home")
+    code, out, err = run_cli(
+        "run", "mnist", "--home", home, "--data-dir", str(tmp_path), "--max-examples", "2000",
+        "--epochs", "5",
+    )  # fmt: skip
+    summary = read_summary(home, "mnist")
+    assert code == 0, err
+    assert not summary["blessed"] and summary["pushed_version"] is None
+    assert any("does not beat the common-sense baseline" in r for r in summary["blessing_reasons"])
+    assert not os.path.exists(os.path.join(home, "serving", "mnist"))
 
 
 def write_csv(path, rows):
@@ -88,12 +144,20 @@ def clean_rows():
     return house_rows("train", 30) + house_rows("eval", 9) + house_rows("test", 9)
 
 
-def test_csv_with_missing_values_and_a_string_column(run_cli, read_summary, tmp_path):
-    home = str(tmp_path / "home")
-    csv = write_csv(tmp_path / "houses.csv", clean_rows())
-    code, out, err = run_cli(
-        "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home
-    )
+@pytest.fixture(scope="module")
+def clean_csv_run(tmp_path_factory):
+    """One run on a small CSV with a string column and missing cells; (home, code, out, err)."""
+    from conftest import run_dlwp
+
+    folder = tmp_path_factory.mktemp("clean-csv")
+    csv = write_csv(folder / "houses.csv", clean_rows())
+    home = str(folder / "home")
+    args = ["--csv", csv, "--label", "price", "--task", "regression", "--epochs", "3"]
+    return (home, *run_dlwp("run", *args, "--home", home))
+
+
+def test_csv_with_missing_values_and_a_string_column(clean_csv_run, read_summary):
+    home, code, out, err = clean_csv_run
     summary = read_summary(home, "houses")
     train = split_statistics(home, "houses", "train")
     assert code == 0, err
@@ -104,14 +168,10 @@ def test_csv_with_missing_values_and_a_string_column(run_cli, read_summary, tmp_
     assert "split" not in train
 
 
-def test_progress_is_one_line_per_step_and_library_logs_go_to_the_log(run_cli, tmp_path):
-    home = tmp_path / "home"
-    csv = write_csv(tmp_path / "houses.csv", clean_rows())
-    code, out, err = run_cli(
-        "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", str(home)
-    )
+def test_progress_is_one_line_per_step_and_library_logs_go_to_the_log(clean_csv_run):
+    home, code, out, err = clean_csv_run
     lines = out.splitlines()
-    (log,) = glob.glob(str(home / "logs" / "houses-*.log"))
+    (log,) = glob.glob(os.path.join(home, "logs", "houses-*.log"))
     assert code == 0, err
     for step in STEPS:
         assert sum(line.endswith(f"] {step} ...") for line in lines) == 1
@@ -172,3 +232,108 @@ def test_data_gate_stops_a_broken_mnist(
     assert f"split 'test', feature {feature!r}" in err
     assert kind in err
     assert "DataGate ..." in out and "DataGate done" not in out
+
+
+def learnable_rows(n, seed):
+    """Houses whose price follows area and rooms, with a color column and missing cells."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        area, rooms = rng.uniform(30, 200), int(rng.integers(1, 7))
+        price = 2.0 * area + 15.0 * rooms + rng.normal(0, 5)
+        color = ["red", "blue", "green"][i % 3] if i % 7 else ""
+        rows.append((rooms if i % 11 else "", color, f"{area:.1f}", f"{price:.1f}"))
+    return rows
+
+
+def write_houses(path, rows):
+    path.write_text(
+        "rooms,color,area,price\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def house_runs(tmp_path_factory):
+    """A learnable CSV run three times: first, identical again, then with new rows."""
+    from pipelines import cli
+
+    folder = tmp_path_factory.mktemp("houses")
+    home = str(folder / "home")
+    csv = folder / "houses.csv"
+    args = ["run", "--csv", str(csv), "--label", "price", "--task", "regression", "--home", home]
+    rows = learnable_rows(300, seed=0)
+    summaries = []
+    for rows_now in (rows, rows, rows + learnable_rows(150, seed=1)):
+        write_houses(csv, rows_now)
+        assert cli.main([*args, "--epochs", "40"]) == 0
+        with open(os.path.join(home, "reports", "houses", "summary.json")) as f:
+            summaries.append(json.load(f))
+    return home, summaries
+
+
+def test_small_csv_uses_k_fold_and_is_blessed(house_runs):
+    home, (first, _, _) = house_runs
+    assert len(first["metric"]["folds"]) == 4  # 180 training rows < 1,000: K-fold
+    assert first["metric"]["test"] < 0.9 * first["baseline"]["test"]
+    assert first["blessed"] and first["pushed_version"] == 1
+
+
+def test_pushed_model_serves_raw_values_and_tf_examples_alike(house_runs):
+    import tensorflow as tf
+
+    home, _ = house_runs
+    model = tf.saved_model.load(os.path.join(home, "serving", "houses", "1"))
+    raw = {
+        "rooms": tf.constant([3.0, float("nan")]),  # NaN: missing
+        "color": tf.constant(["red", ""]),  # "": missing
+        "area": tf.constant([120.0, 80.0]),
+    }
+    from_raw = model.signatures["serving_default"](**raw)["predictions"].numpy()
+    examples = [
+        tf.train.Example(features=tf.train.Features(feature={
+            "rooms": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+            "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"red"])),
+            "area": tf.train.Feature(float_list=tf.train.FloatList(value=[120.0])),
+        })).SerializeToString(),
+        tf.train.Example(features=tf.train.Features(feature={
+            "area": tf.train.Feature(float_list=tf.train.FloatList(value=[80.0])),
+        })).SerializeToString(),
+    ]  # fmt: skip
+    from_examples = model.signatures["from_examples"](examples=tf.constant(examples))
+    assert np.all(np.isfinite(from_raw))
+    np.testing.assert_allclose(from_raw, from_examples["predictions"].numpy(), rtol=1e-5)
+    assert 2.0 * 120 + 15 * 3 - 60 < from_raw[0] < 2.0 * 120 + 15 * 3 + 60
+
+
+def test_identical_csv_run_pushes_nothing_new(house_runs):
+    home, (_, second, _) = house_runs
+    assert second["pushed_version"] is None
+    assert {"ExampleGen", "Transform", "Trainer", "Baseline"} <= set(second["cached"])
+
+
+def test_new_data_pushes_a_new_version_when_blessed(house_runs):
+    home, (_, _, third) = house_runs
+    assert third["examples"]["train"] == 270
+    assert "ExampleGen" not in third["cached"]
+    assert third["blessed"] and third["pushed_version"] == 2
+    assert any("against the last blessed model" in r for r in third["blessing_reasons"])
+    assert sorted(os.listdir(os.path.join(home, "serving", "houses"))) == ["1", "2"]
+
+
+def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):
+    from components.tuning import SEARCH_SPACE
+
+    home = str(tmp_path / "home")
+    csv = write_houses(tmp_path / "houses.csv", learnable_rows(200, seed=2))
+    code, out, err = run_cli(
+        "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home,
+        "--tune", "--tune-trials", "2", "--epochs", "5",
+    )  # fmt: skip
+    summary = read_summary(home, "houses")
+    chosen = summary["training"]["hyperparameters"]
+    assert code == 0, err
+    assert "Tuner" in summary["timings_s"]
+    assert set(chosen["hidden_units"]) <= set(SEARCH_SPACE["units"])
+    assert chosen["dropout"] in SEARCH_SPACE["dropout"]
+    assert chosen["learning_rate"] in SEARCH_SPACE["learning_rate"]

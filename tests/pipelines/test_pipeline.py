@@ -4,34 +4,36 @@ import json
 
 import pytest
 
-from pipelines.pipeline import create_pipeline
+from pipelines.pipeline import TrainingOptions, create_pipeline
 from pipelines.tasks import BOOK_TASKS
 
 EXPECTED = [
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "CurateSchema",
-    "ExampleValidator",
-    "DataGate",
-]
+    "ExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "DataGate",
+    "Transform", "Trainer", "Baseline", "LastBlessedModel", "Evaluator", "BlessingGate", "Pusher",
+]  # fmt: skip
+
+
+def build(task, tmp_path, **kwargs):
+    return create_pipeline(
+        task, str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"), **kwargs
+    )
 
 
 @pytest.mark.parametrize("name", sorted(BOOK_TASKS))
 def test_every_book_task_gets_the_same_components(tmp_path, name):
-    pipeline = create_pipeline(BOOK_TASKS[name], str(tmp_path / "root"), str(tmp_path))
-    assert [c.id for c in pipeline.components] == EXPECTED
+    pipeline = build(BOOK_TASKS[name], tmp_path)
+    assert sorted(c.id for c in pipeline.components) == sorted(EXPECTED)
 
 
 def test_schema_is_learnt_from_train_and_checks_eval_and_test(tmp_path):
-    pipeline = create_pipeline(BOOK_TASKS["mnist"], str(tmp_path / "root"), str(tmp_path))
+    pipeline = build(BOOK_TASKS["mnist"], tmp_path)
     components = {c.id: c for c in pipeline.components}
     assert json.loads(components["SchemaGen"].exec_properties["exclude_splits"]) == ["eval", "test"]
     assert json.loads(components["ExampleValidator"].exec_properties["exclude_splits"]) == ["train"]
 
 
 def test_known_ranges_reach_the_curated_schema(tmp_path):
-    pipeline = create_pipeline(BOOK_TASKS["reuters"], str(tmp_path / "root"), str(tmp_path))
+    pipeline = build(BOOK_TASKS["reuters"], tmp_path)
     curate = next(c for c in pipeline.components if c.id == "CurateSchema")
     assert json.loads(curate.exec_properties["int_domains"]) == {
         "words": [0, 9_999],
@@ -44,9 +46,23 @@ def test_changed_data_changes_the_example_gen_cache_key(tmp_path):
 
     keras_files.write_boston_housing(str(tmp_path), seed=1)
     task = BOOK_TASKS["boston_housing"]
-    before = create_pipeline(task, str(tmp_path / "root"), str(tmp_path)).components[0]
+    before = build(task, tmp_path).components[0]
     keras_files.write_boston_housing(str(tmp_path), seed=2)
     with open(tmp_path / "boston_housing.npz", "ab") as f:
         f.write(b"\0")  # a different size, whatever the clock's resolution
-    after = create_pipeline(task, str(tmp_path / "root"), str(tmp_path)).components[0]
+    after = build(task, tmp_path).components[0]
     assert before.exec_properties["input_fingerprint"] != after.exec_properties["input_fingerprint"]
+
+
+def test_nothing_is_transformed_or_trained_before_the_data_gate(tmp_path):
+    components = {c.id: c for c in build(BOOK_TASKS["imdb"], tmp_path).components}
+    assert "DataGate" in {node.id for node in components["Transform"].upstream_nodes}
+    assert json.loads(components["Evaluator"].exec_properties["example_splits"]) == ["test"]
+
+
+def test_epochs_flag_overrides_the_book_maximum(tmp_path):
+    pipeline = build(BOOK_TASKS["boston_housing"], tmp_path, training=TrainingOptions(max_epochs=7))
+    trainer = next(c for c in pipeline.components if c.id == "Trainer")
+    config = json.loads(trainer.exec_properties["custom_config"])
+    assert config["max_epochs"] == 7 and config["protocol"] == "kfold"
+    assert config["batch_size"] == 16  # the book's batch for Boston

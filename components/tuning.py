@@ -1,0 +1,55 @@
+"""The Tuner's `tuner_fn` (book 6.2.5 "regularize and tune"): a KerasTuner random search over
+units, dropout (listing 5.16), L2 (listing 5.13) and the learning rate; its best values feed the
+Trainer through TFX's `best_hyperparameters`.
+
+The search space follows the book's experiments: smaller and larger nets (listings 5.10-5.12),
+dropout 0.2-0.5, L2 0.001 and 0.002, learning rates around rmsprop's default.
+"""
+
+import keras
+import keras_tuner
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+from components.models import build_model
+from components.trainer import PATIENCE, TrainerConfig, model_config, transformed_dataset
+
+SEARCH_SPACE = {
+    "units": [16, 32, 64, 128, 256, 512],
+    "dropout": [0.0, 0.2, 0.5],
+    "l2": [0.0, 0.001, 0.002],
+    "learning_rate": [3e-4, 1e-3, 3e-3],
+}
+
+
+def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
+    """TFX Tuner entry point (`tuner_fn='components.tuning.tuner_fn'`)."""
+    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+
+    def build(hp: keras_tuner.HyperParameters):
+        values = {name: hp.Choice(name, choices) for name, choices in SEARCH_SPACE.items()}
+        return build_model(model_config(config, tft_output, values), keras_module=keras)
+
+    tuner = keras_tuner.RandomSearch(
+        build,
+        objective="val_loss",
+        max_trials=config.tune_trials,
+        seed=config.seed,
+        directory=fn_args.working_dir,
+        project_name="dlwp",
+    )
+
+    def dataset(files, shuffle):
+        return transformed_dataset(fn_args, files, tft_output, config, config.batch_size, shuffle)
+
+    return tfx.components.TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={
+            "x": dataset(fn_args.train_files, True),
+            "validation_data": dataset(fn_args.eval_files, False),
+            "epochs": config.max_epochs,
+            "callbacks": [keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE)],
+            "verbose": 2,
+        },
+    )
