@@ -58,7 +58,8 @@ def _to_raw_feature(value: tf.Tensor, kind: str, spec: Any) -> tf.Tensor | tf.Sp
                 tf.gather_nd(value, indices),
                 tf.stack([tf.shape(value, out_type=tf.int64)[0], 1]),
             )
-    return value
+    # A fixed-length feature has the schema's shape per example ([784] pixels, [1] a column).
+    return tf.reshape(value, [-1, *spec.shape])
 
 
 def make_signatures(

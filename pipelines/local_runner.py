@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from typing import Any, TextIO
@@ -140,6 +141,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except Exception as error:  # Reported below, after the summary is written.
+            logging.getLogger(__name__).error("pipeline failed", exc_info=error)
             failure = error
     timings = {"total": round(time.monotonic() - started, 2), **progress.timings_s}
     record = run_record.latest_run(metadata)
