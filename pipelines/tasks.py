@@ -95,34 +95,52 @@ def _image_task(name: str, description: str) -> TaskSpec:
     )
 
 
+def _word_index_task(
+    name: str,
+    description: str,
+    problem_type: str,
+    num_classes: int,
+    metric: str,
+    eval_size: int,
+    hidden_units: tuple[int, ...],
+) -> TaskSpec:
+    # The book holds out the first reviews / newswires (listings 4.4 and 4.12), batch 512.
+    return TaskSpec(
+        name=name,
+        description=description,
+        problem_type=problem_type,
+        num_classes=num_classes,
+        label=sources.LABEL,
+        features=(Feature(sources.WORDS, "sequence", int_range=(0, NUM_WORDS - 1)),),
+        metric=metric,
+        protocol="holdout",
+        source=sources.KerasSource(name, "sequence", eval_size=eval_size, eval_from="first"),
+        training=Training(hidden_units=hidden_units, batch_size=512, max_epochs=20),
+    )
+
+
 BOOK_TASKS = {
     task.name: task
     for task in (
         _image_task("mnist", "handwritten digits, 28x28 grayscale, 10 classes (book ch. 2)"),
         _image_task("fashion_mnist", "clothing images, 28x28 grayscale, 10 classes"),
-        TaskSpec(
-            name="imdb",
-            description="movie review sentiment, word indices, binary (book 4.1)",
-            problem_type="binary",
-            num_classes=2,
-            label=sources.LABEL,
-            features=(Feature(sources.WORDS, "sequence", int_range=(0, NUM_WORDS - 1)),),
+        _word_index_task(
+            "imdb",
+            "movie review sentiment, word indices, binary (book 4.1)",
+            "binary",
+            2,
             metric="auc",
-            protocol="holdout",
-            source=sources.KerasSource("imdb", "sequence", eval_size=10_000, eval_from="first"),
-            training=Training(hidden_units=(16, 16), batch_size=512, max_epochs=20),
+            eval_size=10_000,
+            hidden_units=(16, 16),
         ),
-        TaskSpec(
-            name="reuters",
-            description="newswire topics, word indices, 46 classes (book 4.2)",
-            problem_type="multiclass",
-            num_classes=46,
-            label=sources.LABEL,
-            features=(Feature(sources.WORDS, "sequence", int_range=(0, NUM_WORDS - 1)),),
+        _word_index_task(
+            "reuters",
+            "newswire topics, word indices, 46 classes (book 4.2)",
+            "multiclass",
+            46,
             metric="accuracy",
-            protocol="holdout",
-            source=sources.KerasSource("reuters", "sequence", eval_size=1_000, eval_from="first"),
-            training=Training(hidden_units=(64, 64), batch_size=512, max_epochs=20),
+            eval_size=1_000,
+            hidden_units=(64, 64),
         ),
         TaskSpec(
             name="boston_housing",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -51,9 +52,15 @@ def run_dlwp(*args: str) -> tuple[int, str, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
+        # pytest replaces sys.stdout/err with objects of its own: point them at the descriptors.
+        stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115
+        stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
         try:
-            code = cli.main(list(args))
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = cli.main(list(args))
         finally:
+            stdout.close()
+            stderr.close()
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
