@@ -100,10 +100,12 @@ def missing_message(dataset: KerasDataset, data_dir: str, missing: Sequence[str]
         f"{rel} (put it at {os.path.join(data_dir, rel)}; origin {dataset.origin(rel)})"
         for rel in missing
     ]
-    hint = " or pass --data-dir"
+    remedies = ["download it"]
     if dataset.debian_package:
-        hint = f", install the Debian package {dataset.debian_package},{hint[3:]}"
-    return f"dataset {dataset.name} is missing {'; '.join(parts)}. Download it{hint}."
+        remedies.append(f"install the Debian package {dataset.debian_package}")
+    remedies.append("pass --data-dir")
+    what_to_do = ", ".join(remedies[:-1]) + " or " + remedies[-1]
+    return f"dataset {dataset.name} is missing {'; '.join(parts)}. To fix: {what_to_do}."
 
 
 @contextlib.contextmanager
