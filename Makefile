@@ -36,6 +36,9 @@ debian-packages:
 
 demo: install
 	.venv/bin/dlwp run fashion_mnist --home $(DEMO_HOME)
+	.venv/bin/dlwp request fashion_mnist --home $(DEMO_HOME)
+	@echo "Serving now; in another terminal paste the curl line above (Ctrl-C stops the server)."
+	.venv/bin/dlwp serve --home $(DEMO_HOME)
 
 lint: install
 	.venv/bin/ruff check .

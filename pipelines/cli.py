@@ -4,6 +4,9 @@
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
              [--epochs N] [--tpu NAME] [--mixed-precision] [--tune [--tune-trials N]]
              [--no-cache]
+    dlwp request MODEL [--home DIR] [--count N] [--output FILE]
+    dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
+               [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
 
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
@@ -17,6 +20,8 @@ import sys
 from collections.abc import Sequence
 
 from components.errors import DlwpError
+from pipelines.logs import library_output_to, log_path_for
+from serving.errors import StartupError
 
 
 class UnknownDatasetError(DlwpError):
@@ -71,7 +76,6 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from components.csv_dataset import csv_model_name
-    from pipelines.logs import library_output_to, log_path_for
 
     if (args.dataset is None) == (args.csv is None):
         parser.error("give either a DATASET or --csv FILE")
@@ -119,6 +123,75 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    home = _home(args.home)
+    with library_output_to(log_path_for(home, "request")):
+        from pipelines.request_example import default_request_path, predict_body
+
+        body = predict_body(home, args.model, args.count)
+    output = args.output or default_request_path(home, args.model)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(body, f)  # NaN (a missing number) is written as TF Serving reads it
+    print(f"wrote {len(body['instances'])} test examples to {output}; send them with:\n"
+          f"  curl -d @{output} localhost:8501/v1/models/{args.model}:predict")
+    return 0
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import logging
+
+    sources = [bool(args.model_base), bool(args.model_config_file)]
+    if sum(sources) > 1:
+        parser.error("give at most one of --model-base and --model-config-file")
+    if args.backend == "tfserving" and not args.tfserving_address:
+        parser.error("--backend tfserving needs --tfserving-address HOST:PORT")
+    if args.backend == "tfserving" and args.enable_batching:
+        parser.error("with --backend tfserving, batching is TF Serving's: pass it "
+                     "--enable_batching there")
+    for flag in ("port", "grpc_port", "max_batch_size", "num_batch_threads",
+                 "max_enqueued_batches", "max_body_bytes", "max_concurrent_requests"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be positive")
+    if args.batch_timeout_micros < 0 or args.request_timeout_s <= 0 or args.poll_s <= 0:
+        parser.error("--batch-timeout-micros, --request-timeout-s and --poll-s must be positive")
+    home = _home(args.home)
+    models_dir = os.path.abspath(args.model_base) if args.model_base else os.path.join(
+        home, "serving"
+    )
+    log_path = log_path_for(home, "serve")
+    with library_output_to(log_path) as terminal:
+        handler = logging.StreamHandler(terminal)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logging.getLogger("dlwp.serving").addHandler(handler)
+        terminal.write(f"dlwp serve: logs in {log_path}\n")
+        from serving.batching import BatchingOptions
+        from serving.rest import RestLimits
+        from serving.server import ServeSettings, serve
+
+        settings = ServeSettings(
+            models_dir="" if args.model_config_file else models_dir,
+            model_config_file=args.model_config_file or "",
+            host=args.host,
+            port=args.port,
+            grpc_port=args.grpc_port,
+            poll_s=args.poll_s,
+            batching=BatchingOptions(
+                args.max_batch_size, args.batch_timeout_micros, args.max_enqueued_batches,
+                args.num_batch_threads,
+            ) if args.enable_batching else None,
+            limits=RestLimits(
+                args.max_body_bytes, args.max_concurrent_requests, args.request_timeout_s
+            ),
+            grace_s=args.grace_s,
+            backend=args.backend,
+            tfserving_address=args.tfserving_address or "",
+        )
+        return serve(settings, announce=lambda line: terminal.write(line + "\n"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `dlwp` (no parsing at import time)."""
     parser = argparse.ArgumentParser(
@@ -154,6 +227,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
+
+    request = commands.add_parser(
+        "request", help="write a :predict body of real test examples for a pushed model"
+    )
+    request.add_argument("model", help="a pushed model (dataset name or CSV name)")
+    request.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
+    request.add_argument("--count", type=int, default=3, help="examples in the request")
+    request.add_argument("--output", help="default <home>/requests/<model>.json")
+
+    serve = commands.add_parser(
+        "serve", help="TF Serving's REST (8501) and gRPC (8500) APIs over the pushed models"
+    )
+    serve.add_argument("--home", help="serve <home>/serving (default $DLWP_HOME, ./dlwp-home)")
+    serve.add_argument("--model-base", help="a folder of models (each a folder of versions)")
+    serve.add_argument("--model-config-file", help="TF Serving's ModelServerConfig text file")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8501, help="REST port")
+    serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port")
+    serve.add_argument("--poll-s", type=float, default=2.0, help="seconds between model polls")
+    serve.add_argument("--enable-batching", action="store_true", help="server-side batching")
+    serve.add_argument("--max-batch-size", type=int, default=32)
+    serve.add_argument("--batch-timeout-micros", type=int, default=1000)
+    serve.add_argument("--max-enqueued-batches", type=int, default=100)
+    serve.add_argument("--num-batch-threads", type=int, default=2)
+    serve.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024, help="413 above")
+    serve.add_argument(
+        "--max-concurrent-requests", type=int, default=256, help="429 above this many in flight"
+    )
+    serve.add_argument("--request-timeout-s", type=float, default=30.0, help="504 after this")
+    serve.add_argument("--grace-s", type=float, default=20.0, help="drain time on SIGTERM")
+    serve.add_argument("--backend", choices=("inprocess", "tfserving"), default="inprocess")
+    serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")
     return parser
 
 
@@ -164,10 +269,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "datasets":
             return _datasets(args)
+        if args.command == "serve":
+            return _serve(args, parser)
+        if args.command == "request":
+            return _request(args, parser)
         return _run(args, parser)
     except DlwpError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)
         return error.exit_code
+    except StartupError as error:
+        print(f"dlwp: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -338,3 +338,62 @@ def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):
     assert set(chosen["hidden_units"]) <= set(SEARCH_SPACE["units"])
     assert chosen["dropout"] in SEARCH_SPACE["dropout"]
     assert chosen["learning_rate"] in SEARCH_SPACE["learning_rate"]
+
+
+def test_dlwp_serve_answers_for_the_pushed_csv_model(house_runs):
+    """The REST API serves what the pipeline pushed: raw values (NaN and "" for missing) through
+    :predict, and tf.Examples through :regress, both as the SavedModel computes them."""
+    import tensorflow as tf
+    from servers import running_server, settings_for
+
+    home, _ = house_runs
+    model = tf.saved_model.load(os.path.join(home, "serving", "houses", "2"))
+    expected = model.signatures["serving_default"](
+        rooms=tf.constant([3.0, float("nan")]), color=tf.constant(["red", ""]),
+        area=tf.constant([120.0, 80.0]),
+    )["predictions"].numpy()
+    with running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server, \
+            server.client() as client:
+        assert client.get("/v1/models/houses").json()["model_version_status"][0]["version"] == "2"
+        predicted = client.post("/v1/models/houses:predict", content=(
+            b'{"instances": [{"rooms": 3.0, "color": "red", "area": 120.0},'
+            b' {"rooms": NaN, "color": "", "area": 80.0}]}'
+        ))
+        assert predicted.status_code == 200, predicted.text
+        np.testing.assert_allclose(predicted.json()["predictions"], expected, rtol=1e-5)
+        regressed = client.post("/v1/models/houses:regress", json={"examples": [
+            {"rooms": 3, "color": "red", "area": 120.0}, {"area": 80.0},
+        ]})
+        assert regressed.status_code == 200, regressed.text
+        np.testing.assert_allclose(regressed.json()["results"], expected, rtol=1e-5)
+        # `dlwp request` writes real test rows in the form :predict takes.
+        from pipelines.request_example import predict_body
+
+        body = predict_body(home, "houses", count=3)
+        assert set(body["instances"][0]) == {"rooms", "color", "area"}
+        sent = client.post("/v1/models/houses:predict", content=json.dumps(body))
+        assert sent.status_code == 200 and len(sent.json()["predictions"]) == 3
+
+
+def test_dlwp_serve_classifies_real_fashion_mnist_images(fashion_runs):
+    from servers import running_server, settings_for
+
+    from components.keras_datasets import KERAS_DATASETS, load_keras_dataset
+
+    home, _ = fashion_runs
+    empty_data_dir = os.path.join(home, "no-keras-cache")
+    (_, _), (images, labels) = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], empty_data_dir)
+    images = images[:32].reshape(32, 784).astype(int)
+    with running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server, \
+            server.client() as client:
+        response = client.post("/v1/models/fashion_mnist:predict",
+                               json={"instances": images.tolist()})
+        assert response.status_code == 200, response.text
+        predicted = [p["class_ids"] for p in response.json()["predictions"]]
+        examples = client.post("/v1/models/fashion_mnist:classify", json={
+            "examples": [{"image": image.tolist()} for image in images[:4]],
+        }).json()["results"]
+    assert np.mean(np.array(predicted) == labels[:32]) >= 0.75  # the model is ~0.89 accurate
+    for pairs, image_class in zip(examples, predicted[:4], strict=True):
+        assert [label for label, _ in pairs] == [str(k) for k in range(10)]
+        assert max(range(10), key=lambda k: pairs[k][1]) == image_class

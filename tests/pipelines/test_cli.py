@@ -56,3 +56,36 @@ def test_missing_dataset_exits_2_naming_file_place_and_origin(run_cli, tmp_path)
     assert str(tmp_path / "data" / "imdb.npz") in err
     assert "tf-keras-datasets/imdb.npz" in err
     assert "Traceback" not in err
+
+
+def test_serve_with_a_broken_model_config_file_exits_2(run_cli, tmp_path):
+    from servers import free_port
+
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "toy" base_path: "/m" }')  # no brace
+    code, _, err = run_cli(
+        "serve", "--model-config-file", str(config), "--home", str(tmp_path),
+        "--port", str(free_port()), "--grpc-port", str(free_port()),
+    )
+    assert code == 2
+    assert "models.config" in err and "dlwp: error:" in err
+
+
+def test_serve_on_a_taken_port_exits_2_and_names_it(run_cli, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_cli(
+            "serve", "--home", str(tmp_path), "--host", "127.0.0.1", "--port", str(port),
+        )
+    assert code == 2
+    assert f"127.0.0.1:{port}" in err and "--port" in err
+
+
+def test_request_without_a_pushed_model_exits_2(run_cli, tmp_path):
+    code, _, err = run_cli("request", "houses", "--home", str(tmp_path))
+    assert code == 2
+    assert "dlwp run houses" in err

@@ -1,0 +1,235 @@
+"""The REST API on 8501: TF Serving's paths and JSON, as a Starlette (ASGI) app.
+
+    GET  /v1/models/M[/versions/V|/labels/L]             model status
+    GET  /v1/models/M[/versions/V|/labels/L]/metadata    signature defs
+    POST /v1/models/M[/versions/V|/labels/L]:predict|:classify|:regress
+    GET  /metrics, /monitoring/prometheus/metrics        Prometheus
+    GET  /healthz (liveness), /readyz (readiness), /v1/openapi.json
+
+Every error is `{"error": msg}` with TF Serving's status code. Limits protect the server: the
+body size (413), the JSON nesting depth (400), the requests in flight (429) and a per-request
+deadline (504).
+"""
+
+import asyncio
+import dataclasses
+import logging
+import re
+from typing import Any
+
+from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+
+from serving import json_codec
+from serving.backends import Backend, Target
+from serving.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    PayloadTooLarge,
+    ResourceExhausted,
+    ServingError,
+    echo,
+    model_error,
+)
+from serving.examples import classifications, example_inputs, examples_from_json, regressions
+from serving.metrics import ServingMetrics
+from serving.openapi import OPENAPI
+from serving.rest_tensors import predict_inputs, predict_response
+from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, check_inputs, find_signature
+
+log = logging.getLogger("dlwp.serving")
+
+_MODEL_PATH = re.compile(
+    r"(?P<model>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RestLimits:
+    """What one request may cost."""
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_concurrent_requests: int = 256
+    request_timeout_s: float = 30.0
+
+
+class ServerState:
+    """Shared between the front ends: draining turns readiness off before shutdown."""
+
+    def __init__(self):
+        self.draining = False
+        self.in_flight = 0
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(json_codec.dumps(content), status, media_type="application/json")
+
+
+def _error(error: ServingError) -> Response:
+    return _json({"error": error.message}, error.http_status)
+
+
+def _proto_json(message) -> dict:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, including_default_value_fields=True
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body has {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RestApi:
+    """The request handlers; `app()` builds the ASGI application."""
+
+    def __init__(self, backend: Backend, metrics: ServingMetrics, limits: RestLimits,
+                 state: ServerState, resolve_blocks: bool = False):
+        self.backend, self.metrics, self.limits, self.state = backend, metrics, limits, state
+        # A gateway resolves over the network: keep that off the event loop.
+        self._resolve_blocks = resolve_blocks
+
+    def app(self) -> Starlette:
+        """The Starlette app with every route."""
+        return Starlette(routes=[
+            Route("/v1/models/{path:path}", self.models, methods=["GET", "POST"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+            Route("/monitoring/prometheus/metrics", self.prometheus, methods=["GET"]),
+            Route("/healthz", self.liveness, methods=["GET"]),
+            Route("/readyz", self.readiness, methods=["GET"]),
+            Route("/v1/openapi.json", self.openapi, methods=["GET"]),
+        ], exception_handlers={404: self._not_found, 405: self._not_allowed})
+
+    async def _not_found(self, request: Request, _exc) -> Response:
+        return _json({"error": f"Malformed request: {request.method} {request.url.path}"}, 404)
+
+    async def _not_allowed(self, request: Request, _exc) -> Response:
+        return _json({"error": f"{request.method} is not allowed on {request.url.path}"}, 405)
+
+    async def liveness(self, _request: Request) -> Response:
+        return _json({"status": "alive"})
+
+    async def readiness(self, _request: Request) -> Response:
+        ready = not self.state.draining and await run_in_threadpool(self.backend.ready)
+        return _json({"ready": ready, "draining": self.state.draining}, 200 if ready else 503)
+
+    async def prometheus(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, _request: Request) -> Response:
+        return _json(OPENAPI)
+
+    async def models(self, request: Request) -> Response:
+        path = request.path_params["path"]
+        match = _MODEL_PATH.fullmatch(path)
+        verb = match and (match["verb"] or ("metadata" if match["metadata"] else "status"))
+        wanted_method = "POST" if verb in ("predict", "classify", "regress") else "GET"
+        if not match or request.method != wanted_method:
+            return _json({"error": f"Malformed request: {request.method} /v1/models/{echo(path)}"},
+                         400 if match else 404)
+        with self.metrics.observe(verb, "rest", match["model"], self.backend.is_served) as seen:
+            try:
+                if self.state.in_flight >= self.limits.max_concurrent_requests:
+                    raise ResourceExhausted(
+                        f"{self.state.in_flight} requests are in flight, the limit is "
+                        f"{self.limits.max_concurrent_requests}; retry later"
+                    )
+                self.state.in_flight += 1
+                try:
+                    return await self._answer(request, match, verb, seen)
+                finally:
+                    self.state.in_flight -= 1
+            except ServingError as error:
+                seen.code = error.grpc_code.name
+                return _error(error)
+            except Exception as error:  # a bug: still answer TF Serving's error shape
+                log.exception("internal error on %s %s", request.method, request.url.path)
+                seen.code = "INTERNAL"
+                return _json({"error": f"internal error: {type(error).__name__}: "
+                                       f"{echo(str(error))}"}, 500)
+
+    async def _answer(self, request: Request, match: re.Match, verb: str, seen) -> Response:
+        model, label = match["model"], match["label"]
+        version = match["version"]
+        if version is not None and not version.isdigit():
+            raise InvalidArgument(f"Malformed request: version '{echo(version)}' is not a number")
+        version = int(version) if version is not None else None
+        if verb == "status":
+            response = await self._maybe_blocking(self.backend.status, model, version, label)
+            return _json(_proto_json(response))
+        body = None
+        if verb != "metadata":
+            body = json_codec.loads(await _read_body(request, self.limits.max_body_bytes))
+            if not isinstance(body, dict):
+                raise InvalidArgument(f"the body must be a JSON object, got {echo(body)}")
+            if not isinstance(body.get("signature_name", ""), str):
+                raise InvalidArgument("'signature_name' must be a string")
+        target = await self._maybe_blocking(self.backend.resolve, model, version, label)
+        try:
+            seen.version = str(target.version)
+            if verb == "metadata":
+                return _json(self._metadata(target))
+            return _json(await self._run(target, verb, body))
+        finally:
+            target.release()
+
+    async def _maybe_blocking(self, function, *args):
+        if self._resolve_blocks:
+            return await run_in_threadpool(function, *args)
+        return function(*args)
+
+    def _metadata(self, target: Target) -> dict:
+        spec = model_pb2.ModelSpec(name=target.model)
+        spec.version.value = target.version
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for name, signature in target.signature_defs.items():
+            signatures.signature_def[name].CopyFrom(signature)
+        return {
+            "model_spec": _proto_json(spec),
+            "metadata": {"signature_def": _proto_json(signatures)},
+        }
+
+    async def _run(self, target: Target, verb: str, body: dict) -> dict:
+        requested = body.get("signature_name") or None
+        if verb == "predict":
+            name, signature = find_signature(target.signature_defs, requested)
+            inputs, row_format = predict_inputs(body, signature)
+            check_inputs(name, signature, inputs)
+            return predict_response(await self._submit(target, name, inputs), row_format)
+        serialized = examples_from_json(body)
+        method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
+        name, inputs = example_inputs(target.signature_defs, requested, method, serialized)
+        outputs = await self._submit(target, name, inputs)
+        if verb == "classify":
+            return {"results": classifications(outputs, len(serialized))}
+        return {"results": regressions(outputs, len(serialized))}
+
+    async def _submit(self, target: Target, signature_name: str, inputs) -> dict:
+        future = target.submit(signature_name, inputs)
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), self.limits.request_timeout_s
+            )
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(
+                f"the model did not answer within {self.limits.request_timeout_s} s"
+            ) from None
+        except ServingError:
+            raise
+        except Exception as error:  # the model failed: TF's own status says whose fault
+            raise model_error(error) from error

@@ -1,0 +1,162 @@
+"""`dlwp serve`: wires the backend, the REST and gRPC front ends, and shuts down gracefully.
+
+On SIGTERM (or Ctrl-C) readiness turns unready at once, both ports stop accepting new work,
+requests in flight finish, and the process exits 0 within the grace period.
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import socket
+import sys
+import threading
+
+import prometheus_client
+import uvicorn
+
+from serving.backends import Backend, InProcessBackend, TFServingBackend
+from serving.batching import BatchingOptions
+from serving.errors import StartupError
+from serving.grpc_service import grpc_server
+from serving.manager import ModelManager
+from serving.metrics import ServingMetrics
+from serving.model_config import sources_from_config_file, sources_in_folder
+from serving.rest import RestApi, RestLimits, ServerState
+
+
+class PortInUseError(StartupError):
+    """A port the server needs is taken."""
+
+
+def _check_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUseError(
+                f"cannot listen for {what} on {host}:{port} ({error.strerror}); "
+                f"pick another port with --{'grpc-' if what == 'gRPC' else ''}port"
+            ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """Everything `dlwp serve` takes (see `dlwp serve --help`)."""
+
+    models_dir: str = ""
+    model_config_file: str = ""
+    host: str = "0.0.0.0"
+    port: int = 8501
+    grpc_port: int = 8500
+    poll_s: float = 2.0
+    batching: BatchingOptions | None = None
+    limits: RestLimits = RestLimits()
+    grace_s: float = 20.0
+    backend: str = "inprocess"
+    tfserving_address: str = ""
+    model_threads: int = 4
+
+
+def _list_sources(settings: ServeSettings):
+    if settings.model_config_file:
+        sources = sources_from_config_file(settings.model_config_file)
+        return lambda: sources
+    return lambda: sources_in_folder(settings.models_dir)
+
+
+def build_backend(settings: ServeSettings, metrics: ServingMetrics) -> Backend:
+    """The in-process backend (models loaded, polling started) or the TF Serving gateway."""
+    if settings.backend == "tfserving":
+        return TFServingBackend(settings.tfserving_address, settings.limits.request_timeout_s)
+    manager = ModelManager(_list_sources(settings), metrics, settings.poll_s)
+    manager.start()
+    return InProcessBackend(manager, metrics, settings.batching, settings.model_threads)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with our own signal handling: drain, then exit 0 (uvicorn re-raises the
+    signal after shutting down, which would end the process with -SIGTERM)."""
+
+    def __init__(self, config: uvicorn.Config, on_signal):
+        super().__init__(config)
+        self._on_signal = on_signal
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # embedded in a thread (tests): the owner stops it
+            return
+
+        def handle(signum, frame):
+            self._on_signal()
+            self.handle_exit(signum, frame)
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+class ServingStack:
+    """The backend and both front ends, built from settings.
+
+    Usage (what `serve` does):
+        stack = ServingStack(settings)
+        asyncio.run(stack.http.serve())   # until SIGTERM
+        stack.close()
+    """
+
+    def __init__(self, settings: ServeSettings):
+        _check_port_free(settings.host, settings.port, "REST")
+        _check_port_free(settings.host, settings.grpc_port, "gRPC")
+        self.settings = settings
+        self.metrics = ServingMetrics()
+        self.state = ServerState()
+        self.backend = build_backend(settings, self.metrics)
+        limits = settings.limits
+        self.grpc = grpc_server(
+            self.backend, self.metrics, f"{settings.host}:{settings.grpc_port}",
+            limits.request_timeout_s, limits.max_concurrent_requests, limits.max_body_bytes,
+        )
+        self.api = RestApi(self.backend, self.metrics, limits, self.state,
+                           resolve_blocks=settings.backend == "tfserving")
+        # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
+        # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).
+        config = uvicorn.Config(
+            self.api.app(), host=settings.host, port=settings.port, log_level="warning",
+            access_log=False, timeout_graceful_shutdown=settings.grace_s, lifespan="off",
+            loop="uvloop", http="httptools",
+        )
+        self.http = _Server(config, self.drain)
+
+    def drain(self) -> None:
+        """Readiness off; gRPC refuses new calls and lets running ones finish."""
+        self.state.draining = True
+        self.grpc.stop(self.settings.grace_s)
+
+    def close(self) -> None:
+        """After the HTTP server returned: finish gRPC calls, stop polling and batching."""
+        self.drain()
+        self.grpc.stop(self.settings.grace_s).wait(self.settings.grace_s)
+        self.backend.close()
+
+
+def serve(settings: ServeSettings, announce=print) -> int:
+    """Serves until SIGTERM / SIGINT; returns the exit code."""
+    # `_created` series double every counter; TF Serving and dashboards do not use them.
+    prometheus_client.disable_created_metrics()
+    stack = ServingStack(settings)
+    announce(
+        f"dlwp serve: REST on {settings.host}:{settings.port}, gRPC on "
+        f"{settings.host}:{settings.grpc_port} ({settings.backend}); Ctrl-C stops"
+    )
+    try:
+        asyncio.run(stack.http.serve())
+    finally:
+        stack.close()
+    sys.stdout.flush()
+    return 0 if stack.http.started else 1
