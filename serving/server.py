@@ -4,7 +4,6 @@ On SIGTERM (or Ctrl-C) readiness turns unready at once, both ports stop acceptin
 requests in flight finish, and the process exits 0 within the grace period.
 """
 
-import asyncio
 import contextlib
 import dataclasses
 import signal
@@ -106,7 +105,7 @@ class ServingStack:
 
     Usage (what `serve` does):
         stack = ServingStack(settings)
-        asyncio.run(stack.http.serve())   # until SIGTERM
+        stack.http.run()   # until SIGTERM
         stack.close()
     """
 
@@ -155,7 +154,7 @@ def serve(settings: ServeSettings, announce=print) -> int:
         f"{settings.host}:{settings.grpc_port} ({settings.backend}); Ctrl-C stops"
     )
     try:
-        asyncio.run(stack.http.serve())
+        stack.http.run()  # uvicorn's run applies the uvloop event loop; asyncio.run would not
     finally:
         stack.close()
     sys.stdout.flush()

@@ -147,7 +147,7 @@ def clean_rows():
 @pytest.fixture(scope="module")
 def clean_csv_run(tmp_path_factory):
     """One run on a small CSV with a string column and missing cells; (home, code, out, err)."""
-    from conftest import run_dlwp
+    from cli_runner import run_dlwp
 
     folder = tmp_path_factory.mktemp("clean-csv")
     csv = write_csv(folder / "houses.csv", clean_rows())

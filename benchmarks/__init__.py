@@ -1,0 +1,1 @@
+"""Benchmarks that measure the project against anchors (see docs/benchmarks.md)."""
