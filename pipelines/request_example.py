@@ -13,6 +13,7 @@ import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
 from components.errors import DlwpError
+from components.pusher import existing_versions
 
 
 class NothingToRequestError(DlwpError):
@@ -20,10 +21,9 @@ class NothingToRequestError(DlwpError):
 
 
 def _latest_numbered(folder: str) -> str | None:
-    if not tf.io.gfile.isdir(folder):
-        return None
-    numbers = [int(e.rstrip("/")) for e in tf.io.gfile.listdir(folder) if e.rstrip("/").isdigit()]
-    return posixpath.join(folder, str(max(numbers))) if numbers else None
+    """The highest-numbered sub-folder (a version, or an artifact id), or None."""
+    numbers = existing_versions(folder)
+    return posixpath.join(folder, str(numbers[-1])) if numbers else None
 
 
 def _value(feature: tf.train.Feature, dtype: int, per_example_dims: int):

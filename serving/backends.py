@@ -113,7 +113,7 @@ class InProcessBackend:
         return self.manager.status(model, version, label)
 
     def is_served(self, model: str) -> bool:
-        return model in self.manager.model_names()
+        return self.manager.serves(model)
 
     def ready(self) -> bool:
         return self.manager.ready()

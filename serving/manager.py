@@ -206,10 +206,10 @@ class ModelManager:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def model_names(self) -> list[str]:
-        """The models being served."""
+    def serves(self, model: str) -> bool:
+        """True when `model` is one of the models being served (checked on every request)."""
         with self._lock:
-            return sorted(self._sources)
+            return model in self._sources
 
     def ready(self) -> bool:
         """True once the first poll is done and every model has an available version."""
