@@ -5,8 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell p=$$(pyenv prefix 3.10.13 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
 # uv from PATH, else bootstrapped into .tools/ with the system's Python.
 UV ?= $(shell command -v uv || echo .tools/bin/uv)
-# Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads).
-DEBIAN_PACKAGES := dataset-fashion-mnist
+# Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads), and
+# Chromium for the browser demo's test.
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= dlwp-home
 PYTEST_ARGS ?=
@@ -15,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: install debian-packages demo test lint clean
 
-install: .venv/installed debian-packages
+install: .venv/installed web/node_modules/installed debian-packages
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -24,6 +25,11 @@ install: .venv/installed debian-packages
 .venv/installed: pyproject.toml uv.lock | $(UV)
 	@[ -x "$(PYTHON)" ] || { echo "Python 3.10 not found; run: make PYTHON=/path/to/python3.10 ..." >&2; exit 2; }
 	$(UV) sync --frozen --python "$(PYTHON)"
+	touch $@
+
+# TF.js for the exports' parity checks in Node and for the browser demo (web/package-lock.json).
+web/node_modules/installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 debian-packages:
@@ -37,7 +43,8 @@ debian-packages:
 demo: install
 	.venv/bin/dlwp run fashion_mnist --home $(DEMO_HOME)
 	.venv/bin/dlwp request fashion_mnist --home $(DEMO_HOME)
-	@echo "Serving now; in another terminal paste the curl line above (Ctrl-C stops the server)."
+	@echo "Serving now; in another terminal paste the curl line above, or open"
+	@echo "http://localhost:8501/demo/ for the TF.js model in the browser (Ctrl-C stops the server)."
 	.venv/bin/dlwp serve --home $(DEMO_HOME)
 
 lint: install
@@ -47,4 +54,4 @@ test: lint
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf .venv .tools $(DEMO_HOME)
+	rm -rf .venv .tools web/node_modules $(DEMO_HOME)

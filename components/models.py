@@ -14,6 +14,8 @@ from typing import Any
 
 from tensorflow_transform.keras_lib import tf_keras
 
+from components.pruning import prune_dense_layers
+
 NUM_WORDS = 10_000
 IMAGE_PIXELS = 784
 
@@ -31,6 +33,7 @@ class ModelConfig:
     dropout: float = 0.0
     l2: float = 0.0
     categorical_depths: tuple[tuple[str, int], ...] = ()
+    prune_sparsity: float = 0.0  # > 0: Dense kernels pruned to this sparsity while training
 
 
 def metric_for(problem_type: str, keras: Any = tf_keras) -> tuple[str, Any]:
@@ -53,9 +56,12 @@ def _input_and_encoding(keras: Any, name: str, kind: str, depths: dict[str, int]
         layer = keras.Input(shape=(), name=name)
         return layer, keras.layers.Reshape((1,))(layer)
     layer = keras.Input(shape=(), name=name, dtype="int64")
-    encoded = keras.layers.CategoryEncoding(num_tokens=depths[name], output_mode="one_hot")(
-        keras.layers.Reshape((1,))(layer)
-    )
+    # One-hot as a frozen identity embedding: a Gather, which TFLite and TF.js run natively
+    # (CategoryEncoding becomes DenseBincount, which neither has).
+    depth = depths[name]
+    encoded = keras.layers.Embedding(
+        depth, depth, embeddings_initializer="identity", trainable=False, name=f"{name}_one_hot"
+    )(layer)
     return layer, encoded
 
 
@@ -84,6 +90,10 @@ def build_model(config: ModelConfig, keras_module: Any = tf_keras) -> Any:
         outputs = keras.layers.Dense(1, dtype="float32")(x)
         loss = "mse"
     model = keras.Model(inputs=inputs, outputs=outputs)
+    if config.prune_sparsity:
+        if keras_module is not tf_keras:
+            raise ValueError("pruning (tensorflow-model-optimization) needs tf_keras models")
+        model = prune_dense_layers(model, config.prune_sparsity, keras)
     optimizer = keras.optimizers.get(config.optimizer)
     if config.learning_rate:
         optimizer.learning_rate = config.learning_rate

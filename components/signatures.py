@@ -25,13 +25,14 @@ def prediction_key(problem_type: str) -> str:
     return "predictions" if problem_type == "regression" else "scores"
 
 
-def _outputs(problem_type: str, model_outputs: tf.Tensor) -> dict[str, tf.Tensor]:
+def model_outputs(problem_type: str, outputs: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The signature outputs of a problem type, from the Keras model's output."""
     if problem_type == "regression":
-        return {"predictions": tf.reshape(model_outputs, [-1])}
+        return {"predictions": tf.reshape(outputs, [-1])}
     if problem_type == "binary":
-        scores = tf.reshape(model_outputs, [-1])
+        scores = tf.reshape(outputs, [-1])
         return {"scores": scores, "class_ids": tf.cast(scores > 0.5, tf.int64)}
-    return {"scores": model_outputs, "class_ids": tf.argmax(model_outputs, axis=-1)}
+    return {"scores": outputs, "class_ids": tf.argmax(outputs, axis=-1)}
 
 
 def _raw_input_spec(name: str, kind: str) -> tf.TensorSpec:
@@ -77,7 +78,7 @@ def make_signatures(
     def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw)
         inputs = {name: transformed[name] for name, _ in features}
-        return _outputs(problem_type, model(inputs))
+        return model_outputs(problem_type, model(inputs))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def from_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -30,6 +30,7 @@ from components import history as training_history
 from components.distribution import choose_distribution
 from components.models import ModelConfig, build_model, metric_for
 from components.preprocessing import vocabulary_name
+from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 from components.signatures import make_signatures
 
 K_FOLDS = 4
@@ -37,6 +38,9 @@ PATIENCE = 5
 PARSE_BATCH = 1024
 SHUFFLE_BUFFER = 60_000
 TRAINING_FILE = "training.json"
+# Beside the serving SavedModel: the Keras model alone (transformed features in), for exports
+# whose runtime cannot run the Transform graph.
+KERAS_MODEL_DIR = "Format-Keras"
 EVAL_PREDICTIONS_FILE = "eval_predictions.json"
 
 
@@ -57,6 +61,7 @@ class TrainerConfig:
     tpu: str = ""
     mixed_precision: bool = False
     tune_trials: int = 0
+    prune_sparsity: float = 0.0
 
     @classmethod
     def from_custom_config(cls, config: dict[str, Any]) -> "TrainerConfig":
@@ -113,7 +118,12 @@ def _early_stopping(metric: str) -> keras.callbacks.Callback:
     )
 
 
-def _hold_out(build, train, validation, all_training, metric: str, max_epochs: int):
+def keras_model_path(model_uri: str) -> str:
+    """Where the Trainer saves the Keras model alone, in a Model artifact."""
+    return os.path.join(model_uri, KERAS_MODEL_DIR)
+
+
+def _hold_out(build, train, validation, all_training, metric: str, max_epochs: int, callbacks):
     """Finds the epoch count on the hold-out, then fits a fresh model on train + eval for it
     (book 4.1.4 and 6.2.4: the final model sees all the training data)."""
     model = build()
@@ -121,17 +131,17 @@ def _hold_out(build, train, validation, all_training, metric: str, max_epochs: i
         train,
         validation_data=validation,
         epochs=max_epochs,
-        callbacks=[_early_stopping(metric)],
+        callbacks=[_early_stopping(metric), *callbacks],
         verbose=2,  # one line per epoch in the log
     )
     best = _best_epoch(fit.history, metric)
     final = build()
-    final_fit = final.fit(all_training, epochs=best + 1, verbose=2)
+    final_fit = final.fit(all_training, epochs=best + 1, callbacks=callbacks, verbose=2)
     history = {**fit.history, "final_fit": final_fit.history, "best_epoch": best + 1}
     return final, history, None, float(fit.history[f"val_{metric}"][best])
 
 
-def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int):
+def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int, callbacks):
     """Book listings 4.27-4.31 with early stopping; returns the final model, history, folds."""
     features, labels = _in_memory(train_dataset)
     n = len(labels)
@@ -147,7 +157,7 @@ def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int)
             validation_data=({k: v[held] for k, v in features.items()}, labels[held]),
             epochs=max_epochs,
             batch_size=batch_size,
-            callbacks=[_early_stopping(metric)],
+            callbacks=[_early_stopping(metric), *callbacks],
             verbose=0,
         )
         best = _best_epoch(fit.history, metric)
@@ -157,7 +167,9 @@ def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int)
         logging.info("fold %d: %s %.4f at epoch %d", fold, metric, scores[-1], best + 1)
     epochs = max(1, int(round(float(np.mean(best_epochs)))))
     model = build()
-    fit = model.fit(features, labels, epochs=epochs, batch_size=batch_size, verbose=0)
+    fit = model.fit(
+        features, labels, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=0
+    )
     history = {**fit.history, "folds": fold_histories, "fold_best_epochs": best_epochs}
     return model, history, scores, None
 
@@ -180,6 +192,7 @@ def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> Mo
         dropout=hyperparameters.get("dropout", 0.0),
         l2=hyperparameters.get("l2", 0.0),
         categorical_depths=depths,
+        prune_sparsity=config.prune_sparsity,
     )
 
 
@@ -207,15 +220,21 @@ def run_fn(fn_args) -> None:
             return build_model(model_settings)
 
     train, validation = dataset(fn_args.train_files, True), dataset(fn_args.eval_files, False)
+    callbacks = pruning_callbacks(config.prune_sparsity)
     if config.protocol == "kfold":
         model, history, folds, eval_score = _k_fold(
-            build, dataset(fn_args.train_files, False), metric, config.max_epochs, batch_size
-        )
+            build, dataset(fn_args.train_files, False), metric, config.max_epochs, batch_size,
+            callbacks,
+        )  # fmt: skip
     else:
         all_training = dataset(fn_args.train_files + fn_args.eval_files, True)
         model, history, folds, eval_score = _hold_out(
-            build, train, validation, all_training, metric, config.max_epochs
+            build, train, validation, all_training, metric, config.max_epochs, callbacks
         )
+    pruning = None
+    if config.prune_sparsity:
+        model = strip_pruning(model)
+        pruning = {"target": config.prune_sparsity, "sparsity": kernel_sparsity(model)}
     if eval_score is None:
         eval_score = model.evaluate(validation, verbose=0, return_dict=True)[metric]
     eval_predictions = model.predict(validation.map(lambda x, y: x), verbose=0)
@@ -234,11 +253,15 @@ def run_fn(fn_args) -> None:
             "folds": folds,
             "hyperparameters": dataclasses.asdict(model_settings),
             "distribution": {**distribution.describe(), "global_batch_size": batch_size},
+            "pruning": pruning,
         },
         os.path.join(report, TRAINING_FILE),
     )
     _write_json(np.asarray(eval_predictions).tolist(), os.path.join(report, EVAL_PREDICTIONS_FILE))
 
+    # The Keras model alone first: make_signatures attaches the Transform layer to it.
+    model_uri = os.path.dirname(fn_args.serving_model_dir)
+    model.save(keras_model_path(model_uri), include_optimizer=False)
     signatures = make_signatures(
         model, tft_output, list(config.features), config.label, config.problem_type
     )

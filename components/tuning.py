@@ -6,6 +6,8 @@ The search space follows the book's experiments: smaller and larger nets (listin
 dropout 0.2-0.5, L2 0.001 and 0.002, learning rates around rmsprop's default.
 """
 
+import dataclasses
+
 import keras
 import keras_tuner
 import tensorflow_transform as tft
@@ -29,7 +31,9 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
 
     def build(hp: keras_tuner.HyperParameters):
         values = {name: hp.Choice(name, choices) for name, choices in SEARCH_SPACE.items()}
-        return build_model(model_config(config, tft_output, values), keras_module=keras)
+        # The search runs unpruned (tfmot drives tf_keras only); the Trainer prunes the winner.
+        settings = dataclasses.replace(model_config(config, tft_output, values), prune_sparsity=0)
+        return build_model(settings, keras_module=keras)
 
     tuner = keras_tuner.RandomSearch(
         build,

@@ -3,7 +3,7 @@
     dlwp datasets [--json]
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
              [--epochs N] [--tpu NAME] [--mixed-precision] [--tune [--tune-trials N]]
-             [--no-cache]
+             [--prune SPARSITY] [--no-cache]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
@@ -85,6 +85,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--max-examples must be positive (0 means all)")
     if args.tune_trials < 1:
         parser.error("--tune-trials must be at least 1")
+    if not 0 <= args.prune < 1:
+        parser.error("--prune is the fraction of weights set to zero: from 0 up to, not "
+                     "including, 1 (e.g. 0.5 or 0.8)")
     if args.epochs < 0:
         parser.error("--epochs must be positive (0 means the book's maximum)")
     home = _home(args.home)
@@ -116,6 +119,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 tpu=args.tpu or os.environ.get("TPU_NAME", ""),
                 mixed_precision=args.mixed_precision,
                 tune_trials=args.tune_trials if args.tune else 0,
+                prune_sparsity=args.prune,
             ),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
@@ -161,6 +165,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     models_dir = os.path.abspath(args.model_base) if args.model_base else os.path.join(
         home, "serving"
     )
+    exports_dir = args.exports_dir
+    if exports_dir is None:
+        exports_dir = "" if any(sources) else os.path.join(home, "exports")
     log_path = log_path_for(home, "serve")
     with library_output_to(log_path) as terminal:
         handler = logging.StreamHandler(terminal)
@@ -188,6 +195,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             grace_s=args.grace_s,
             backend=args.backend,
             tfserving_address=args.tfserving_address or "",
+            exports_dir=os.path.abspath(exports_dir) if exports_dir else "",
+            web_dir=os.environ.get("DLWP_WEB_DIR", ""),
         )
         return serve(settings, announce=lambda line: terminal.write(line + "\n"))
 
@@ -226,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune", action="store_true", help="search units, dropout, L2, learning rate first"
     )
     run.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
+    run.add_argument(
+        "--prune", type=float, default=0.0, metavar="SPARSITY",
+        help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
+    )  # fmt: skip
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
 
     request = commands.add_parser(
@@ -259,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grace-s", type=float, default=20.0, help="drain time on SIGTERM")
     serve.add_argument("--backend", choices=("inprocess", "tfserving"), default="inprocess")
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")
+    serve.add_argument(
+        "--exports-dir",
+        help="TF.js exports for the demo page at /demo/ (default <home>/exports; none with "
+             "--model-base or --model-config-file)",
+    )
     return parser
 
 

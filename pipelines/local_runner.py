@@ -47,6 +47,10 @@ class HomePaths:
         return os.path.join(self.home, "serving", self.model)
 
     @property
+    def exports(self) -> str:
+        return os.path.join(self.home, "exports", self.model)
+
+    @property
     def reports(self) -> str:
         return os.path.join(self.home, "reports", self.model)
 
@@ -128,6 +132,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         pipeline_root=paths.pipeline_root,
         data_dir=settings.data_dir,
         serving_dir=paths.serving,
+        exports_dir=paths.exports,
         metadata_connection_config=metadata,
         max_examples=settings.max_examples,
         training=settings.training,

@@ -13,6 +13,7 @@ from components.blessing import BlessingGate
 from components.data_gate import DataGate
 from components.evaluation import BLESSING_MARGIN, REGRESSION_TOLERANCE, eval_config
 from components.example_gen import DatasetExampleGen
+from components.exporting.exporter import ExportSettings, InferenceExporter
 from components.preprocessing import transform_config
 from components.pusher import AtomicPusher
 from components.schema_curation import CurateSchema
@@ -33,6 +34,7 @@ class TrainingOptions:
     mixed_precision: bool = False
     seed: int = 0
     tune_trials: int = 0  # 0: no hyperparameter search
+    prune_sparsity: float = 0.0  # > 0: magnitude pruning to this sparsity (tfmot)
 
 
 def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
@@ -51,7 +53,19 @@ def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
         "tpu": options.tpu,
         "mixed_precision": options.mixed_precision,
         "tune_trials": options.tune_trials,
+        "prune_sparsity": options.prune_sparsity,
     }
+
+
+def export_settings(task: TaskSpec) -> ExportSettings:
+    """What the InferenceExporter needs of the task."""
+    return ExportSettings(
+        features=tuple((f.name, f.kind) for f in task.features),
+        label=task.label,
+        problem_type=task.problem_type,
+        metric=task.metric,
+        class_names=task.class_names,
+    )
 
 
 def create_pipeline(
@@ -59,6 +73,7 @@ def create_pipeline(
     pipeline_root: str,
     data_dir: str,
     serving_dir: str,
+    exports_dir: str,
     metadata_connection_config=None,
     max_examples: int = 0,
     training: TrainingOptions = TrainingOptions(),
@@ -72,6 +87,7 @@ def create_pipeline(
         pipeline_root: where TFX writes artifacts (`gs://` on a cluster).
         data_dir: the folder of keras's dataset files.
         serving_dir: where blessed models are pushed as numbered versions.
+        exports_dir: where each pushed version's TFLite and TF.js files are published.
         metadata_connection_config: ML Metadata connection; None lets the runner choose
             (Kubeflow brings its own).
         max_examples: when positive, at most this many examples per split.
@@ -201,6 +217,17 @@ def create_pipeline(
         serving_dir=serving_dir,
     ).with_id("Pusher")
 
+    # Ship to devices and browsers (6.3.2): TFLite and TF.js, published only within tolerance.
+    exporter = InferenceExporter(
+        model=trainer.outputs["model"],
+        pushed_model=pusher.outputs["pushed_model"],
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        exports_dir=exports_dir,
+        model_name=task.name,
+        settings=export_settings(task).to_json(),
+    ).with_id("Exporter")
+
     return tfx.dsl.Pipeline(
         pipeline_name="dlwp-" + re.sub(r"[^A-Za-z0-9-]", "-", task.name),
         pipeline_root=pipeline_root,
@@ -219,6 +246,7 @@ def create_pipeline(
             evaluator,
             blessing_gate,
             pusher,
+            exporter,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

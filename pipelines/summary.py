@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from components.baseline import BASELINE_FILE
 from components.blessing import HIGHER_IS_BETTER, VERDICT_FILE
+from components.exporting.exporter import PARITY_FILE
 from components.trainer import TRAINING_FILE
 from pipelines.run_record import RunRecord
 
@@ -35,6 +36,21 @@ def pushed_version(record: RunRecord | None) -> int | None:
     return pushed.custom_properties["pushed_version"].int_value
 
 
+def exports(record: RunRecord | None) -> dict[str, dict] | None:
+    """Per format: size, metric, delta to the SavedModel, published; None when this run
+    exported nothing (nothing pushed, or the version was exported before)."""
+    artifact = record.output("Exporter", "dlwp.InferenceExports") if record else None
+    properties = artifact.custom_properties if artifact else {}
+    # No "reused" property: nothing was pushed, so nothing was exported.
+    if "reused" not in properties or properties["reused"].int_value or "Exporter" in record.cached:
+        return None
+    parity = _read_json(artifact.uri, PARITY_FILE)
+    if not parity:
+        return None
+    keys = ("size_bytes", "gzip_bytes", "input", "metric", "delta", "published", "reason")
+    return {name: {k: result.get(k) for k in keys} for name, result in parity["formats"].items()}
+
+
 def model_run_dir(record: RunRecord | None) -> str | None:
     """The Trainer's model run folder: curves, history, training record."""
     return _uri(record, "Trainer", "ModelRun")
@@ -45,7 +61,12 @@ def _training(training: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     model = training["hyperparameters"]
     chosen = {k: model[k] for k in ("hidden_units", "dropout", "l2", "learning_rate")}
-    return {**training["distribution"], "epochs": training["epochs"], "hyperparameters": chosen}
+    return {
+        **training["distribution"],
+        "epochs": training["epochs"],
+        "hyperparameters": chosen,
+        "pruning": training.get("pruning"),
+    }
 
 
 def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -> dict[str, Any]:
@@ -70,7 +91,7 @@ def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -
         "blessed": verdict["blessed"] if verdict else False,
         "blessing_reasons": verdict["reasons"] if verdict else [],
         "pushed_version": pushed_version(record),
-        "exports": None,
+        "exports": exports(record),
         "training": _training(training),
         "timings_s": timings_s,
         "cached": record.cached if record else [],

@@ -55,6 +55,7 @@ class TaskSpec:
         protocol: holdout or kfold (book 6.2.2).
         source: where the examples come from and how they are split.
         training: the book's model and training defaults.
+        class_names: what each class index means, when known (shown by the browser page).
     """
 
     name: str
@@ -67,6 +68,7 @@ class TaskSpec:
     protocol: str
     source: sources.Source
     training: Training
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.problem_type not in PROBLEM_TYPES:
@@ -80,7 +82,13 @@ class TaskSpec:
         return domains
 
 
-def _image_task(name: str, description: str) -> TaskSpec:
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+def _image_task(name: str, description: str, class_names: tuple[str, ...]) -> TaskSpec:
     return TaskSpec(
         name=name,
         description=description,
@@ -92,6 +100,7 @@ def _image_task(name: str, description: str) -> TaskSpec:
         protocol="holdout",
         source=sources.KerasSource(name, layout="image", eval_size=10_000, eval_from="last"),
         training=Training(hidden_units=(512,), batch_size=128, max_epochs=20),
+        class_names=class_names,
     )
 
 
@@ -122,8 +131,14 @@ def _word_index_task(
 BOOK_TASKS = {
     task.name: task
     for task in (
-        _image_task("mnist", "handwritten digits, 28x28 grayscale, 10 classes (book ch. 2)"),
-        _image_task("fashion_mnist", "clothing images, 28x28 grayscale, 10 classes"),
+        _image_task(
+            "mnist", "handwritten digits, 28x28 grayscale, 10 classes (book ch. 2)",
+            tuple(str(digit) for digit in range(10)),
+        ),
+        _image_task(
+            "fashion_mnist", "clothing images, 28x28 grayscale, 10 classes",
+            FASHION_MNIST_CLASSES,
+        ),
         _word_index_task(
             "imdb",
             "movie review sentiment, word indices, binary (book 4.1)",

@@ -5,6 +5,7 @@
     POST /v1/models/M[/versions/V|/labels/L]:predict|:classify|:regress
     GET  /metrics, /monitoring/prometheus/metrics        Prometheus
     GET  /healthz (liveness), /readyz (readiness), /v1/openapi.json
+    GET  /demo/, /exports/...                            the browser demo (serving/demo.py)
 
 Every error is `{"error": msg}` with TF Serving's status code. Limits protect the server: the
 body size (413), the JSON nesting depth (400), the requests in flight (429) and a per-request
@@ -28,6 +29,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from serving import json_codec
 from serving.backends import Backend, Target
+from serving.demo import demo_routes
 from serving.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -99,10 +101,12 @@ class RestApi:
     """The request handlers; `app()` builds the ASGI application."""
 
     def __init__(self, backend: Backend, metrics: ServingMetrics, limits: RestLimits,
-                 state: ServerState, resolve_blocks: bool = False):
+                 state: ServerState, resolve_blocks: bool = False, web_dir: str = "",
+                 exports_dir: str = ""):
         self.backend, self.metrics, self.limits, self.state = backend, metrics, limits, state
         # A gateway resolves over the network: keep that off the event loop.
         self._resolve_blocks = resolve_blocks
+        self.web_dir, self.exports_dir = web_dir, exports_dir
 
     def app(self) -> Starlette:
         """The Starlette app with every route."""
@@ -113,9 +117,12 @@ class RestApi:
             Route("/healthz", self.liveness, methods=["GET"]),
             Route("/readyz", self.readiness, methods=["GET"]),
             Route("/v1/openapi.json", self.openapi, methods=["GET"]),
+            *demo_routes(self.web_dir, self.exports_dir),
         ], exception_handlers={404: self._not_found, 405: self._not_allowed})
 
     async def _not_found(self, request: Request, _exc) -> Response:
+        if request.url.path.startswith(("/demo/", "/exports/")):
+            return _json({"error": f"no such file: {echo(request.url.path)}"}, 404)
         return _json({"error": f"Malformed request: {request.method} {request.url.path}"}, 404)
 
     async def _not_allowed(self, request: Request, _exc) -> Response:

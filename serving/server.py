@@ -56,6 +56,9 @@ class ServeSettings:
     backend: str = "inprocess"
     tfserving_address: str = ""
     model_threads: int = 4
+    # The browser demo (serving/demo.py): "" serves no exports, and the repository's web/.
+    exports_dir: str = ""
+    web_dir: str = ""
 
 
 def _list_sources(settings: ServeSettings):
@@ -122,7 +125,8 @@ class ServingStack:
             limits.request_timeout_s, limits.max_concurrent_requests, limits.max_body_bytes,
         )
         self.api = RestApi(self.backend, self.metrics, limits, self.state,
-                           resolve_blocks=settings.backend == "tfserving")
+                           resolve_blocks=settings.backend == "tfserving",
+                           web_dir=settings.web_dir, exports_dir=settings.exports_dir)
         # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
         # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).
         config = uvicorn.Config(

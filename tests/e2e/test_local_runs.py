@@ -13,6 +13,7 @@ pytestmark = pytest.mark.e2e
 STEPS = [
     "ExampleGen", "LastBlessedModel", "Baseline", "StatisticsGen", "SchemaGen", "CurateSchema",
     "ExampleValidator", "DataGate", "Transform", "Trainer", "Evaluator", "BlessingGate", "Pusher",
+    "Exporter",
 ]  # fmt: skip
 
 
@@ -50,23 +51,6 @@ def test_each_keras_format_runs_through_the_pipeline(
     assert summary["training"]["strategy"] == "default"
     if name == "boston_housing":
         assert len(summary["metric"]["folds"]) == 4  # K-fold, k = 4 (book listing 4.27)
-
-
-@pytest.fixture(scope="module")
-def fashion_runs(tmp_path_factory):
-    """Two identical runs on the real Fashion-MNIST that Debian installs, with the book's
-    settings (early stopping, up to 20 epochs); returns the home and both summaries."""
-    from pipelines import cli
-
-    home = str(tmp_path_factory.mktemp("fashion-home"))
-    empty_data_dir = str(tmp_path_factory.mktemp("no-keras-cache"))
-    args = ["run", "fashion_mnist", "--home", home, "--data-dir", empty_data_dir]
-    summaries = []
-    for _ in range(2):
-        assert cli.main(args) == 0
-        with open(os.path.join(home, "reports", "fashion_mnist", "summary.json")) as f:
-            summaries.append(json.load(f))
-    return home, summaries
 
 
 def test_real_fashion_mnist_has_the_book_splits(fashion_runs):
@@ -320,6 +304,35 @@ def test_new_data_pushes_a_new_version_when_blessed(house_runs):
     assert third["blessed"] and third["pushed_version"] == 2
     assert any("against the last blessed model" in r for r in third["blessing_reasons"])
     assert sorted(os.listdir(os.path.join(home, "serving", "houses"))) == ["1", "2"]
+
+
+def test_csv_exports_take_transformed_features_where_the_transform_needs_tf_ops(house_runs):
+    import tensorflow as tf
+
+    home, (first, second, third) = house_runs
+    folder = os.path.join(home, "exports", "houses", "1")
+    with open(os.path.join(folder, "parity.json")) as f:
+        parity = json.load(f)
+    with open(os.path.join(folder, "golden.json")) as f:
+        golden = json.load(f)
+    tflite = parity["formats"]["tflite_float32"]
+    # The vocabulary lookup of the string column needs a TF op TFLite lacks: the export takes
+    # the Transform's output instead, and says so.
+    assert tflite["input"] == "transformed" and tflite["published"]
+    assert "StringToHashBucketFast" in tflite["errors"][0]
+    assert set(tflite["inputs"]) == {"rooms", "color", "area"}
+    runner = tf.lite.Interpreter(
+        model_path=os.path.join(folder, "tflite_float32", "model.tflite")
+    ).get_signature_runner("serving_default")
+    transformed = {k: np.asarray(v, tflite["inputs"][k]["dtype"])
+                   for k, v in golden["transformed_inputs"].items()}  # fmt: skip
+    np.testing.assert_allclose(
+        runner(**transformed)["predictions"], golden["outputs"]["predictions"], rtol=1e-4
+    )
+    assert first["exports"]["tflite_float32"]["published"]
+    assert second["exports"] is None  # nothing new pushed, nothing new exported
+    assert third["exports"] is not None and os.path.isdir(os.path.join(home, "exports", "houses",
+                                                                     "2"))  # fmt: skip
 
 
 def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):

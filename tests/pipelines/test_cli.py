@@ -89,3 +89,21 @@ def test_request_without_a_pushed_model_exits_2(run_cli, tmp_path):
     code, _, err = run_cli("request", "houses", "--home", str(tmp_path))
     assert code == 2
     assert "dlwp run houses" in err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--home", "{home}"], "{home}/exports"),
+    (["--home", "{home}", "--model-base", "{home}/models"], ""),
+    (["--model-base", "{home}/models", "--exports-dir", "{home}/e"], "{home}/e"),
+])
+def test_serve_exports_dir_defaults_to_the_homes_exports(
+        run_cli, tmp_path, monkeypatch, flags, expected):
+    import serving.server
+
+    seen = []
+    monkeypatch.setattr(serving.server, "serve",
+                        lambda settings, announce: seen.append(settings) or 0)
+    monkeypatch.setenv("DLWP_WEB_DIR", str(tmp_path / "web"))
+    run_cli("serve", *(flag.format(home=tmp_path) for flag in flags))
+    assert seen[0].exports_dir == expected.format(home=tmp_path)
+    assert seen[0].web_dir == str(tmp_path / "web")

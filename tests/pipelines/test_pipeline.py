@@ -10,12 +10,14 @@ from pipelines.tasks import BOOK_TASKS
 EXPECTED = [
     "ExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "DataGate",
     "Transform", "Trainer", "Baseline", "LastBlessedModel", "Evaluator", "BlessingGate", "Pusher",
+    "Exporter",
 ]  # fmt: skip
 
 
 def build(task, tmp_path, **kwargs):
     return create_pipeline(
-        task, str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"), **kwargs
+        task, str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"),
+        str(tmp_path / "exports"), **kwargs
     )
 
 
@@ -66,3 +68,19 @@ def test_epochs_flag_overrides_the_book_maximum(tmp_path):
     config = json.loads(trainer.exec_properties["custom_config"])
     assert config["max_epochs"] == 7 and config["protocol"] == "kfold"
     assert config["batch_size"] == 16  # the book's batch for Boston
+
+
+def test_exporter_exports_what_the_pusher_pushed_and_knows_the_task(tmp_path):
+    components = {c.id: c for c in build(BOOK_TASKS["fashion_mnist"], tmp_path).components}
+    exporter = components["Exporter"]
+    assert "Pusher" in {node.id for node in exporter.upstream_nodes}
+    settings = json.loads(exporter.exec_properties["settings"])
+    assert settings["features"] == [["image", "image"]] and settings["metric"] == "accuracy"
+    assert settings["class_names"][9] == "Ankle boot"
+    assert exporter.exec_properties["exports_dir"] == str(tmp_path / "exports")
+
+
+def test_prune_flag_reaches_the_trainer(tmp_path):
+    pipeline = build(BOOK_TASKS["mnist"], tmp_path, training=TrainingOptions(prune_sparsity=0.6))
+    trainer = next(c for c in pipeline.components if c.id == "Trainer")
+    assert json.loads(trainer.exec_properties["custom_config"])["prune_sparsity"] == 0.6
