@@ -5,16 +5,16 @@ SHELL := /bin/bash
 PYTHON ?= $(shell p=$$(pyenv prefix 3.10.13 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
 # uv from PATH, else bootstrapped into .tools/ with the system's Python.
 UV ?= $(shell command -v uv || echo .tools/bin/uv)
-# Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads), and
-# Chromium for the browser demo's test.
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium
+# Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads),
+# Chromium for the browser demo's test, and Prometheus (promtool) for monitoring/.
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= dlwp-home
 PYTEST_ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install debian-packages demo test lint clean
+.PHONY: install debian-packages demo monitor test lint clean
 
 install: .venv/installed web/node_modules/installed debian-packages
 
@@ -46,6 +46,11 @@ demo: install
 	@echo "Serving now; in another terminal paste the curl line above, or open"
 	@echo "http://localhost:8501/demo/ for the TF.js model in the browser (Ctrl-C stops the server)."
 	.venv/bin/dlwp serve --home $(DEMO_HOME)
+
+# Prometheus on :9090 with the alert rules, scraping a running `dlwp serve` (docs/monitoring.md).
+DLWP_TARGET ?= localhost:8501
+monitor: debian-packages
+	monitoring/run_prometheus.sh $(DLWP_TARGET) $(DEMO_HOME)/prometheus
 
 lint: install
 	.venv/bin/ruff check .

@@ -22,14 +22,18 @@ def DatasetExampleGen(
     data_dir: tfx.dsl.components.Parameter[str],
     input_fingerprint: tfx.dsl.components.Parameter[str],
     max_examples: tfx.dsl.components.Parameter[int] = 0,
+    extra_data_dir: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Loads `source` (JSON of `components.sources`) and writes its splits as tf.Examples.
 
     `input_fingerprint` describes the input files (sizes and modification times): it only takes
     part in TFX's cache key, so that changed data is read again instead of served from cache.
+    `extra_data_dir`, when given, holds labelled feedback appended to train only.
     """
     del input_fingerprint  # Only part of the cache key.
-    splits = sources.load_splits(sources.from_json(source), data_dir, max_examples)
+    splits = sources.load_splits(
+        sources.from_json(source), data_dir, max_examples, extra_data_dir
+    )
     counts = example_writer.write_splits(splits, examples.uri)
     examples.split_names = artifact_utils.encode_split_names(list(splits))
     examples.set_string_custom_property(SPLIT_COUNTS_PROPERTY, json.dumps(counts))

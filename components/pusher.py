@@ -2,10 +2,11 @@
 
 TF Serving's layout: integer version folders, each a SavedModel. The version is copied beside
 (a hidden folder), completed, then renamed, so that a server polling the folder never sees half a
-version. `assets.extra/` carries the monitoring reference: the train statistics, the schema
-and the eval split's predictions.
+version. `assets.extra/` carries the monitoring reference: the train statistics, the schema,
+the eval split's predictions, and the drift monitor's reference (serving/drift_reference.py).
 """
 
+import json
 import os
 
 import tensorflow as tf
@@ -13,7 +14,10 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from components.monitoring_reference import build_reference
+from components.schema_curation import read_schema
 from components.trainer import EVAL_PREDICTIONS_FILE
+from serving.drift_reference import REFERENCE_FILE
 
 ASSETS_EXTRA = "assets.extra"
 TRAIN_STATISTICS_FILE = "train_statistics.pb"
@@ -76,8 +80,11 @@ def AtomicPusher(
     model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
     statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
     schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     pushed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.PushedModel],
     serving_dir: tfx.dsl.components.Parameter[str],
+    features: tfx.dsl.components.Parameter[str],
+    problem_type: tfx.dsl.components.Parameter[str],
 ) -> None:
     """Pushes when the blessing says so and the model is not published yet.
 
@@ -98,11 +105,20 @@ def AtomicPusher(
             model_run.uri, EVAL_PREDICTIONS_FILE
         ),
     }
+    with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:
+        eval_predictions = json.load(f)
+    reference = build_reference(
+        examples.uri, read_schema(schema.uri), eval_predictions,
+        [tuple(f) for f in json.loads(features)], problem_type,
+    )  # fmt: skip
     version = publish(
         files,
         path_utils.serving_model_path(model.uri),
         serving_dir,
-        texts={f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri},
+        texts={
+            f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri,
+            f"{ASSETS_EXTRA}/{REFERENCE_FILE}": json.dumps(reference),
+        },
     )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_int_custom_property("pushed_version", version)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from components import csv_dataset
+from components import csv_dataset, extra_data
 from components.columns import Columns
 from components.keras_datasets import (
     KERAS_DATASETS,
@@ -126,10 +126,11 @@ def _keras_splits(source: KerasSource, data_dir: str) -> dict[str, Columns]:
     }
 
 
-def input_fingerprint(source: Source, data_dir: str) -> str:
+def input_fingerprint(source: Source, data_dir: str, extra_data_dir: str = "") -> str:
     """Names, sizes and modification times of the files a source reads: changes when data does.
 
-    A missing file (keras downloads it when online) is fingerprinted as missing.
+    A missing file (keras downloads it when online) is fingerprinted as missing. The files of
+    `extra_data_dir` (`components.extra_data`) count too, so that new feedback is read.
     """
     import tensorflow as tf  # Here, not at import: `dlwp datasets` needs no TensorFlow.
 
@@ -144,6 +145,8 @@ def input_fingerprint(source: Source, data_dir: str) -> str:
         else:
             stat = tf.io.gfile.stat(path)
             parts.append(f"{path}:{stat.length}:{stat.mtime_nsec}")
+    if extra_data_dir:
+        parts.append(extra_data.fingerprint(extra_data_dir))
     return "|".join(parts)
 
 
@@ -151,13 +154,17 @@ def _take(columns: Columns, max_examples: int) -> Columns:
     return {name: values[:max_examples] for name, values in columns.items()}
 
 
-def load_splits(source: Source, data_dir: str, max_examples: int = 0) -> Mapping[str, Columns]:
+def load_splits(
+    source: Source, data_dir: str, max_examples: int = 0, extra_data_dir: str = ""
+) -> Mapping[str, Columns]:
     """Loads a source and splits it into train / eval / test columns.
 
     Args:
         source: what to load.
         data_dir: the folder of keras's dataset files (ignored for CSV).
         max_examples: when positive, keep at most this many examples per split (for quick runs).
+        extra_data_dir: when given, its labelled examples are appended to train, all of them
+            (after `max_examples`); see `components.extra_data`.
     """
     if source.kind == "keras":
         splits = _keras_splits(source, data_dir)
@@ -167,4 +174,6 @@ def load_splits(source: Source, data_dir: str, max_examples: int = 0) -> Mapping
         )
     if max_examples > 0:
         splits = {name: _take(columns, max_examples) for name, columns in splits.items()}
+    if extra_data_dir:
+        splits = extra_data.append_to_train(splits, extra_data_dir, source.label)
     return splits

@@ -3,10 +3,12 @@
     dlwp datasets [--json]
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
              [--epochs N] [--tpu NAME] [--mixed-precision] [--tune [--tune-trials N]]
-             [--prune SPARSITY] [--no-cache]
+             [--prune SPARSITY] [--extra-data DIR] [--no-cache]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
+    dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
+               [--feedback-rate R [--feedback-dir DIR]]
 
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
@@ -30,6 +32,11 @@ class UnknownDatasetError(DlwpError):
 
 def _home(flag: str | None) -> str:
     return os.path.abspath(flag or os.environ.get("DLWP_HOME") or "dlwp-home")
+
+
+def _local_or_remote(path: str) -> str:
+    """An absolute path; a URL (gs://...) as it is."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
 def _data_dir(flag: str | None) -> str:
@@ -114,6 +121,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             data_dir=_data_dir(args.data_dir),
             max_examples=args.max_examples,
             enable_cache=not args.no_cache,
+            extra_data_dir=_local_or_remote(args.extra_data) if args.extra_data else "",
             training=TrainingOptions(
                 max_epochs=args.epochs,
                 tpu=args.tpu or os.environ.get("TPU_NAME", ""),
@@ -144,6 +152,18 @@ def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _drift(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines.drift_report import drifted_plots, fetch_drift, table
+
+    versions = fetch_drift(args.url, args.model)
+    print("\n".join(table(args.model, versions)))
+    folder = args.plots or os.path.join(_home(args.home), "reports", args.model, "drift")
+    paths = drifted_plots(args.model, versions, folder)
+    for path in paths:
+        print(f"plot: {path}")
+    return 1 if paths else 0  # like the data gate: the workflow ran and found drift
+
+
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import logging
 
@@ -159,8 +179,14 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                  "max_enqueued_batches", "max_body_bytes", "max_concurrent_requests"):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive")
+    if min(args.drift_window, args.drift_min_samples, args.drift_max_age_s,
+           args.drift_interval_s) <= 0 or args.drift_min_samples > args.drift_window:
+        parser.error("--drift-window, --drift-min-samples, --drift-max-age-s and "
+                     "--drift-interval-s must be positive, and min-samples at most the window")
     if args.batch_timeout_micros < 0 or args.request_timeout_s <= 0 or args.poll_s <= 0:
         parser.error("--batch-timeout-micros, --request-timeout-s and --poll-s must be positive")
+    if not 0 <= args.feedback_rate <= 1:
+        parser.error("--feedback-rate is the fraction of examples logged: from 0 (off) to 1")
     home = _home(args.home)
     models_dir = os.path.abspath(args.model_base) if args.model_base else os.path.join(
         home, "serving"
@@ -175,6 +201,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         logging.getLogger("dlwp.serving").addHandler(handler)
         terminal.write(f"dlwp serve: logs in {log_path}\n")
         from serving.batching import BatchingOptions
+        from serving.drift_monitor import DriftSettings
         from serving.rest import RestLimits
         from serving.server import ServeSettings, serve
 
@@ -193,9 +220,15 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 args.max_body_bytes, args.max_concurrent_requests, args.request_timeout_s
             ),
             grace_s=args.grace_s,
+            drift=None if args.no_drift else DriftSettings(
+                args.drift_window, args.drift_max_age_s, args.drift_min_samples,
+                args.drift_interval_s,
+            ),
             backend=args.backend,
             tfserving_address=args.tfserving_address or "",
             exports_dir=os.path.abspath(exports_dir) if exports_dir else "",
+            feedback_rate=args.feedback_rate,
+            feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
             web_dir=os.environ.get("DLWP_WEB_DIR", ""),
         )
         return serve(settings, announce=lambda line: terminal.write(line + "\n"))
@@ -239,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--prune", type=float, default=0.0, metavar="SPARSITY",
         help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
     )  # fmt: skip
+    run.add_argument(
+        "--extra-data", metavar="DIR",
+        help="labelled feedback: the tf.Examples of DIR's *.tfrecord[.gz] files join train",
+    )  # fmt: skip
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
 
     request = commands.add_parser(
@@ -248,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
     request.add_argument("--count", type=int, default=3, help="examples in the request")
     request.add_argument("--output", help="default <home>/requests/<model>.json")
+
+    drift = commands.add_parser(
+        "drift", help="the running server's drift table; PNG plots of what drifted"
+    )
+    drift.add_argument("model", help="a served model")
+    drift.add_argument("--url", default="http://localhost:8501", help="the dlwp serve to ask")
+    drift.add_argument("--home", help="plots go to <home>/reports/<model>/drift/")
+    drift.add_argument("--plots", help="put the plots here instead")
 
     serve = commands.add_parser(
         "serve", help="TF Serving's REST (8501) and gRPC (8500) APIs over the pushed models"
@@ -270,6 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--request-timeout-s", type=float, default=30.0, help="504 after this")
     serve.add_argument("--grace-s", type=float, default=20.0, help="drain time on SIGTERM")
+    serve.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
+    serve.add_argument("--drift-window", type=int, default=500,
+                       help="examples in the drift window, per model version")
+    serve.add_argument("--drift-max-age-s", type=float, default=3600.0,
+                       help="drop examples older than this from the drift window")
+    serve.add_argument("--drift-min-samples", type=int, default=100,
+                       help="drift series appear once the window has this many examples")
+    serve.add_argument("--drift-interval-s", type=float, default=5.0,
+                       help="seconds between drift measurements")
+    serve.add_argument(
+        "--feedback-rate", type=float, default=0.0, metavar="R",
+        help="log this fraction of examples for labelling (0: off, the default; see --extra-data)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--feedback-dir", metavar="DIR", help="where the feedback goes (default <home>/feedback)"
+    )
     serve.add_argument("--backend", choices=("inprocess", "tfserving"), default="inprocess")
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")
     serve.add_argument(
@@ -291,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, parser)
         if args.command == "request":
             return _request(args, parser)
+        if args.command == "drift":
+            return _drift(args, parser)
         return _run(args, parser)
     except DlwpError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)

@@ -68,6 +68,7 @@ class RunSettings:
     max_examples: int = 0
     enable_cache: bool = True
     training: TrainingOptions = TrainingOptions()
+    extra_data_dir: str = ""  # labelled feedback appended to train (components/extra_data.py)
 
 
 class PipelineFailedError(DlwpError):
@@ -138,6 +139,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         training=settings.training,
         beam_pipeline_args=LOCAL_BEAM_ARGS,
         enable_cache=settings.enable_cache,
+        extra_data_dir=settings.extra_data_dir,
     )
     started = time.monotonic()
     failure: BaseException | None = None

@@ -79,6 +79,7 @@ def create_pipeline(
     training: TrainingOptions = TrainingOptions(),
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
+    extra_data_dir: str = "",
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline of `task`.
 
@@ -94,13 +95,16 @@ def create_pipeline(
         training: epochs, accelerator and seed.
         beam_pipeline_args: Beam options of the Beam-based components (runner, workers).
         enable_cache: reuse the outputs of components whose inputs did not change.
+        extra_data_dir: a folder of labelled feedback (tf.Examples) appended to train only.
     """
-    # Collect (6.1.2): the dataset as tf.Examples, split into train / eval / test.
+    # Collect (6.1.2): the dataset as tf.Examples, split into train / eval / test; labelled
+    # production data (6.3.4, maintain the model), when given, joins train.
     example_gen = DatasetExampleGen(
         source=sources.to_json(task.source),
         data_dir=data_dir,
-        input_fingerprint=sources.input_fingerprint(task.source, data_dir),
+        input_fingerprint=sources.input_fingerprint(task.source, data_dir, extra_data_dir),
         max_examples=max_examples,
+        extra_data_dir=extra_data_dir,
     ).with_id("ExampleGen")
 
     # Understand the data (6.1.3): feature statistics per split.
@@ -214,7 +218,10 @@ def create_pipeline(
         model_run=trainer.outputs["model_run"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
+        examples=example_gen.outputs["examples"],
         serving_dir=serving_dir,
+        features=json.dumps(task_features(task)),
+        problem_type=task.problem_type,
     ).with_id("Pusher")
 
     # Ship to devices and browsers (6.3.2): TFLite and TF.js, published only within tolerance.

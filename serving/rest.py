@@ -5,6 +5,7 @@
     POST /v1/models/M[/versions/V|/labels/L]:predict|:classify|:regress
     GET  /metrics, /monitoring/prometheus/metrics        Prometheus
     GET  /healthz (liveness), /readyz (readiness), /v1/openapi.json
+    GET  /monitoring/drift[?model=M]                     drift measurements (drift_monitor.py)
     GET  /demo/, /exports/...                            the browser demo (serving/demo.py)
 
 Every error is `{"error": msg}` with TF Serving's status code. Limits protect the server: the
@@ -102,11 +103,12 @@ class RestApi:
 
     def __init__(self, backend: Backend, metrics: ServingMetrics, limits: RestLimits,
                  state: ServerState, resolve_blocks: bool = False, web_dir: str = "",
-                 exports_dir: str = ""):
+                 exports_dir: str = "", drift=None):
         self.backend, self.metrics, self.limits, self.state = backend, metrics, limits, state
         # A gateway resolves over the network: keep that off the event loop.
         self._resolve_blocks = resolve_blocks
         self.web_dir, self.exports_dir = web_dir, exports_dir
+        self.drift = drift  # serving/drift_monitor.py, or None when it is off
 
     def app(self) -> Starlette:
         """The Starlette app with every route."""
@@ -117,6 +119,7 @@ class RestApi:
             Route("/healthz", self.liveness, methods=["GET"]),
             Route("/readyz", self.readiness, methods=["GET"]),
             Route("/v1/openapi.json", self.openapi, methods=["GET"]),
+            Route("/monitoring/drift", self.drift_status, methods=["GET"]),
             *demo_routes(self.web_dir, self.exports_dir),
         ], exception_handlers={404: self._not_found, 405: self._not_allowed})
 
@@ -140,6 +143,19 @@ class RestApi:
 
     async def openapi(self, _request: Request) -> Response:
         return _json(OPENAPI)
+
+    async def drift_status(self, request: Request) -> Response:
+        """The drift monitor's latest measurements, per model and version (`?model=M`)."""
+        if self.drift is None:
+            return _json({"error": "the drift monitor is off (dlwp serve --no-drift)"}, 404)
+        status = self.drift.status()
+        model = request.query_params.get("model")
+        if model is not None:
+            if model not in status:
+                return _json({"error": f"no drift measurements for model {echo(model)} yet: "
+                                       "it has no reference, or too few requests"}, 404)
+            status = {model: status[model]}
+        return _json(status)
 
     async def models(self, request: Request) -> Response:
         path = request.path_params["path"]

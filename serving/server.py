@@ -6,6 +6,7 @@ requests in flight finish, and the process exits 0 within the grace period.
 
 import contextlib
 import dataclasses
+import posixpath
 import signal
 import socket
 import sys
@@ -16,11 +17,14 @@ import uvicorn
 
 from serving.backends import Backend, InProcessBackend, TFServingBackend
 from serving.batching import BatchingOptions
+from serving.drift_monitor import DriftMonitor, DriftSettings
 from serving.errors import StartupError
+from serving.feedback import FeedbackLogger
 from serving.grpc_service import grpc_server
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.model_config import sources_from_config_file, sources_in_folder
+from serving.observers import ObservingBackend, RequestObserver
 from serving.rest import RestApi, RestLimits, ServerState
 
 
@@ -59,6 +63,11 @@ class ServeSettings:
     # The browser demo (serving/demo.py): "" serves no exports, and the repository's web/.
     exports_dir: str = ""
     web_dir: str = ""
+    # The drift monitor (serving/drift_monitor.py); None turns it off.
+    drift: DriftSettings | None = DriftSettings()
+    # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.
+    feedback_rate: float = 0.0
+    feedback_dir: str = ""
 
 
 def _list_sources(settings: ServeSettings):
@@ -66,6 +75,32 @@ def _list_sources(settings: ServeSettings):
         sources = sources_from_config_file(settings.model_config_file)
         return lambda: sources
     return lambda: sources_in_folder(settings.models_dir)
+
+
+def build_observers(settings: ServeSettings, metrics: ServingMetrics) -> list[RequestObserver]:
+    """What watches the traffic (serving/observers.py), as the settings ask."""
+    observers: list[RequestObserver] = []
+    if settings.drift is not None:
+        observers.append(DriftMonitor(settings.drift, metrics.registry, _version_dirs(settings)))
+    if settings.feedback_rate > 0:
+        observers.append(
+            FeedbackLogger(settings.feedback_dir, settings.feedback_rate, registry=metrics.registry)
+        )
+    return observers
+
+
+def _version_dirs(settings: ServeSettings):
+    """(model, version) -> the version's folder, where its drift reference is (in gateway mode
+    too: TF Serving's model folders, mounted here)."""
+    list_sources = _list_sources(settings)
+
+    def version_dir(model: str, version: int) -> str | None:
+        for source in list_sources():
+            if source.name == model:
+                return posixpath.join(source.base_path, str(version))
+        return None
+
+    return version_dir
 
 
 def build_backend(settings: ServeSettings, metrics: ServingMetrics) -> Backend:
@@ -118,7 +153,9 @@ class ServingStack:
         self.settings = settings
         self.metrics = ServingMetrics()
         self.state = ServerState()
-        self.backend = build_backend(settings, self.metrics)
+        self.backend = ObservingBackend(
+            build_backend(settings, self.metrics), build_observers(settings, self.metrics)
+        )
         limits = settings.limits
         self.grpc = grpc_server(
             self.backend, self.metrics, f"{settings.host}:{settings.grpc_port}",
@@ -126,7 +163,9 @@ class ServingStack:
         )
         self.api = RestApi(self.backend, self.metrics, limits, self.state,
                            resolve_blocks=settings.backend == "tfserving",
-                           web_dir=settings.web_dir, exports_dir=settings.exports_dir)
+                           web_dir=settings.web_dir, exports_dir=settings.exports_dir,
+                           drift=next((o for o in self.backend.observers
+                                       if isinstance(o, DriftMonitor)), None))
         # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
         # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).
         config = uvicorn.Config(

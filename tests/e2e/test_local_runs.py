@@ -8,6 +8,7 @@ import keras_files
 import numpy as np
 import pytest
 import tensorflow_data_validation as tfdv
+from house_csv import learnable_rows, write_houses
 
 pytestmark = pytest.mark.e2e
 STEPS = [
@@ -72,6 +73,12 @@ def test_book_dense_net_reaches_088_on_real_fashion_mnist_and_is_pushed(fashion_
     assert os.path.exists(os.path.join(version, "saved_model.pb"))
     for name in ("train_statistics.pb", "schema.pbtxt", "eval_predictions.json"):
         assert os.path.exists(os.path.join(version, "assets.extra", name))
+    with open(os.path.join(version, "assets.extra", "drift_reference.json")) as f:
+        reference = json.load(f)  # the drift monitor's: a few series, not 784 pixels
+    assert set(reference["features"]["image"]["series"]) == {"mean_intensity", "ink_fraction"}
+    assert len(reference["features"]["image"]["series"]["mean_intensity"]) == 5_000
+    assert reference["features"]["image"]["domain"] == {"min": 0, "max": 255}
+    assert len(reference["predictions"]) == first["examples"]["eval"]
     for name in ("history.json", "loss.png", "accuracy.png", "training.json"):
         assert os.path.exists(os.path.join(home, "reports", "fashion_mnist", "1", name))
 
@@ -216,25 +223,6 @@ def test_data_gate_stops_a_broken_mnist(
     assert f"split 'test', feature {feature!r}" in err
     assert kind in err
     assert "DataGate ..." in out and "DataGate done" not in out
-
-
-def learnable_rows(n, seed):
-    """Houses whose price follows area and rooms, with a color column and missing cells."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        area, rooms = rng.uniform(30, 200), int(rng.integers(1, 7))
-        price = 2.0 * area + 15.0 * rooms + rng.normal(0, 5)
-        color = ["red", "blue", "green"][i % 3] if i % 7 else ""
-        rows.append((rooms if i % 11 else "", color, f"{area:.1f}", f"{price:.1f}"))
-    return rows
-
-
-def write_houses(path, rows):
-    path.write_text(
-        "rooms,color,area,price\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
-    )
-    return str(path)
 
 
 @pytest.fixture(scope="module")
