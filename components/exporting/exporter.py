@@ -283,16 +283,16 @@ def export_model(
                 settings.metric, settings.problem_type, outputs, reference, inputs.labels,
                 settings.tolerance,
             )  # fmt: skip
-            size = folder_bytes(path)
+            weight_bytes = _weight_bytes(path, export_format)
             report_formats[export_format.name] = {
                 "runtime": export_format.runtime,
                 "description": export_format.description,
                 "input": mode,
                 "inputs": _input_description(inputs.get(mode, TEST_SPLIT)),
-                "size_bytes": size,
-                "weight_bytes": _weight_bytes(path, export_format),
+                "size_bytes": folder_bytes(path),
+                "weight_bytes": weight_bytes,
                 "gzip_bytes": _gzip_bytes(path),
-                "size_ratio": round(_weight_bytes(path, export_format) / reference_size, 4),
+                "size_ratio": round(weight_bytes / reference_size, 4),
                 "metric": comparison.metric,
                 "delta": comparison.delta,
                 "agreement": comparison.agreement,

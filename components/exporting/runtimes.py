@@ -46,7 +46,11 @@ def tflite_predict(
     def run(start: int, end: int) -> dict[str, np.ndarray]:
         return runner(**{name: inputs[name][start:end].astype(dtypes[name]) for name in dtypes})
 
-    n = _rows(inputs)
+    return _in_batches(run, _rows(inputs), latency_examples)
+
+
+def _in_batches(run, n: int, latency_examples: int) -> tuple[dict, float | None]:
+    """`run(start, end)` over all n rows in batches, joined; and its median single-row time."""
     parts = [run(start, min(n, start + BATCH)) for start in range(0, n, BATCH)]
     outputs = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     return outputs, _median_ms(lambda i: run(i, i + 1), min(n, latency_examples))
@@ -74,10 +78,7 @@ def saved_model_predict(
         feed = {name: tf.constant(inputs[name][start:end], specs[name].dtype) for name in specs}
         return {key: value.numpy() for key, value in signature(**feed).items()}
 
-    n = _rows(inputs)
-    parts = [run(start, min(n, start + BATCH)) for start in range(0, n, BATCH)]
-    outputs = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-    return outputs, _median_ms(lambda i: run(i, i + 1), min(n, latency_examples))
+    return _in_batches(run, _rows(inputs), latency_examples)
 
 
 def node_command() -> list[str]:
