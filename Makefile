@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install debian-packages demo monitor test lint clean
+.PHONY: install debian-packages demo monitor k8s-sync test lint clean
 
 install: .venv/installed web/node_modules/installed debian-packages
 
@@ -51,6 +51,10 @@ demo: install
 DLWP_TARGET ?= localhost:8501
 monitor: debian-packages
 	monitoring/run_prometheus.sh $(DLWP_TARGET) $(DEMO_HOME)/prometheus
+
+# After editing monitoring/: regenerate the PrometheusRule and dashboard ConfigMaps of k8s/.
+k8s-sync: install
+	.venv/bin/python k8s/sync_monitoring.py
 
 lint: install
 	.venv/bin/ruff check .

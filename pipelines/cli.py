@@ -9,6 +9,10 @@
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
                [--feedback-rate R [--feedback-dir DIR]]
+    dlwp compile DATASET --target kubeflow --output FILE --pipeline-root gs://... [--image I]
+                 [--beam-runner R --beam-arg=--name=value ...] [--gpus N | --tpu-topology 2x2]
+    dlwp k8s run DATASET [--namespace dlwp] [--image I] [--gpus N] [--follow | --dry-run]
+                 [-- dlwp run flags]
 
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
@@ -88,15 +92,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("give either a DATASET or --csv FILE")
     if args.csv is not None and (not args.label or not args.task):
         parser.error("--csv needs --label COLUMN and --task binary|multiclass|regression")
-    if args.max_examples < 0:
-        parser.error("--max-examples must be positive (0 means all)")
-    if args.tune_trials < 1:
-        parser.error("--tune-trials must be at least 1")
-    if not 0 <= args.prune < 1:
-        parser.error("--prune is the fraction of weights set to zero: from 0 up to, not "
-                     "including, 1 (e.g. 0.5 or 0.8)")
-    if args.epochs < 0:
-        parser.error("--epochs must be positive (0 means the book's maximum)")
+    _check_training_flags(args, parser)
     home = _home(args.home)
     model = csv_model_name(args.csv) if args.csv else args.dataset
     log_path = log_path_for(home, model)
@@ -104,7 +100,6 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
         from pipelines import local_runner
-        from pipelines.pipeline import TrainingOptions
         from pipelines.tasks import BOOK_TASKS, csv_task
 
         if args.csv is not None:
@@ -122,13 +117,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             max_examples=args.max_examples,
             enable_cache=not args.no_cache,
             extra_data_dir=_local_or_remote(args.extra_data) if args.extra_data else "",
-            training=TrainingOptions(
-                max_epochs=args.epochs,
-                tpu=args.tpu or os.environ.get("TPU_NAME", ""),
-                mixed_precision=args.mixed_precision,
-                tune_trials=args.tune_trials if args.tune else 0,
-                prune_sparsity=args.prune,
-            ),
+            training=_training_options(args, args.tpu or os.environ.get("TPU_NAME", "")),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
     print(json.dumps(summary, indent=2))
@@ -234,6 +223,142 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return serve(settings, announce=lambda line: terminal.write(line + "\n"))
 
 
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags `dlwp run` and `dlwp compile` share: data size and how to train."""
+    parser.add_argument("--max-examples", type=int, default=0, help="at most N examples per split")
+    parser.add_argument(
+        "--epochs", type=int, default=0, help="at most N epochs (default: the book's maximum)"
+    )
+    parser.add_argument(
+        "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="search units, dropout, L2, learning rate first"
+    )
+    parser.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
+    parser.add_argument(
+        "--prune", type=float, default=0.0, metavar="SPARSITY",
+        help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
+    )  # fmt: skip
+    parser.add_argument("--no-cache", action="store_true", help="rerun every step")
+
+
+def _check_training_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """A bad value of the shared training flags is a usage error (exit 2)."""
+    if args.max_examples < 0:
+        parser.error("--max-examples must be positive (0 means all)")
+    if args.tune_trials < 1:
+        parser.error("--tune-trials must be at least 1")
+    if not 0 <= args.prune < 1:
+        parser.error("--prune is the fraction of weights set to zero: from 0 up to, not "
+                     "including, 1 (e.g. 0.5 or 0.8)")
+    if args.epochs < 0:
+        parser.error("--epochs must be positive (0 means the book's maximum)")
+
+
+def _training_options(args: argparse.Namespace, tpu: str = ""):
+    """TrainingOptions from the shared flags (imports TFX: call it once output goes to the log)."""
+    from pipelines.pipeline import TrainingOptions
+
+    return TrainingOptions(
+        max_epochs=args.epochs,
+        tpu=tpu,
+        mixed_precision=args.mixed_precision,
+        tune_trials=args.tune_trials if args.tune else 0,
+        prune_sparsity=args.prune,
+    )
+
+
+def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.gpus and args.tpu_topology:
+        parser.error("give --gpus or --tpu-topology, not both: the Trainer runs on one of them")
+    if args.gpu_type and not args.gpus:
+        parser.error("--gpu-type needs --gpus N")
+    if args.tpu_type and not args.tpu_topology:
+        parser.error("--tpu-type needs --tpu-topology")
+    if not args.pipeline_root:
+        parser.error("--pipeline-root is needed: the object storage where the steps share their "
+                     "artifacts, e.g. gs://BUCKET/dlwp")
+    _check_training_flags(args, parser)
+    home = _home(args.home)
+    log_path = log_path_for(home, f"compile-{args.dataset}")
+    with library_output_to(log_path) as terminal:
+        terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
+        from pipelines import kubeflow_runner as kubeflow
+        from pipelines.tasks import BOOK_TASKS
+
+        if args.dataset not in BOOK_TASKS:
+            raise UnknownDatasetError(
+                f"unknown dataset {args.dataset!r}; choose from {', '.join(BOOK_TASKS)}"
+            )
+        accelerator = None
+        if args.gpus:
+            accelerator = kubeflow.gpu_accelerator(
+                args.gpus, args.gpu_type or kubeflow.KUBEFLOW_GPU_TYPE
+            )
+        elif args.tpu_topology:
+            accelerator = kubeflow.tpu_accelerator(
+                args.tpu_topology, args.tpu_type or kubeflow.DEFAULT_TPU_TYPE
+            )
+        settings = kubeflow.ClusterSettings(
+            pipeline_root=args.pipeline_root.rstrip("/"),
+            image=args.image,
+            trainer_image=args.trainer_image or "",
+            serving_dir=args.serving_dir or "",
+            exports_dir=args.exports_dir or "",
+            data_dir=args.data_dir or kubeflow.CONTAINER_DATA_DIR,
+            beam_runner=args.beam_runner,
+            beam_args=kubeflow.parse_beam_args(args.beam_arg),
+            beam_image=args.beam_image or "",
+            accelerator=accelerator,
+            max_examples=args.max_examples,
+            training=_training_options(args),
+            enable_cache=not args.no_cache,
+        )
+        job = kubeflow.compile_pipeline(BOOK_TASKS[args.dataset], settings)
+        output = _local_or_remote(args.output)
+        kubeflow.write_pipeline_job(job, output)
+        steps = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+        terminal.write(f"wrote {output}: {len(steps)} steps for {args.target}, image "
+                       f"{settings.image}\n")
+    return 0
+
+
+def _k8s_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import yaml
+
+    from pipelines import k8s_job
+    from pipelines.tasks import BOOK_TASKS
+
+    if args.dataset not in BOOK_TASKS:
+        raise UnknownDatasetError(
+            f"unknown dataset {args.dataset!r}; choose from {', '.join(BOOK_TASKS)}"
+        )
+    job = k8s_job.pipeline_job(k8s_job.JobSettings(
+        dataset=args.dataset,
+        image=args.image,
+        namespace=args.namespace,
+        gpus=args.gpus,
+        run_args=k8s_job.run_args_from(args.run_args),
+    ))  # fmt: skip
+    if args.dry_run:
+        print(yaml.safe_dump(job, sort_keys=False), end="")
+        return 0
+    from pipelines import k8s_client
+
+    api = k8s_client.connect(args.context, os.environ.get("KUBECONFIG"))
+    k8s_client.check_prerequisites(api, job)
+    k8s_client.create_job(api, job)
+    name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
+    print(f"created job {name} in namespace {namespace}", flush=True)
+    if not args.follow:
+        print(f"follow it with: kubectl logs -n {namespace} -f job/{name}")
+        return 0
+    code = k8s_client.follow_job(api, job, sys.stdout)
+    print(f"job {name} ended with exit code {code}", flush=True)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `dlwp` (no parsing at import time)."""
     parser = argparse.ArgumentParser(
@@ -256,27 +381,60 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--data-dir", help="folder of keras's dataset files (default $KERAS_HOME/datasets)"
     )
-    run.add_argument("--max-examples", type=int, default=0, help="at most N examples per split")
-    run.add_argument(
-        "--epochs", type=int, default=0, help="at most N epochs (default: the book's maximum)"
-    )
+    _add_training_flags(run)
     run.add_argument("--tpu", help="train on this TPU (default $TPU_NAME)")
-    run.add_argument(
-        "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
-    )
-    run.add_argument(
-        "--tune", action="store_true", help="search units, dropout, L2, learning rate first"
-    )
-    run.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
-    run.add_argument(
-        "--prune", type=float, default=0.0, metavar="SPARSITY",
-        help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
-    )  # fmt: skip
     run.add_argument(
         "--extra-data", metavar="DIR",
         help="labelled feedback: the tf.Examples of DIR's *.tfrecord[.gz] files join train",
     )  # fmt: skip
-    run.add_argument("--no-cache", action="store_true", help="rerun every step")
+
+    compile_ = commands.add_parser(
+        "compile", help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines"
+    )
+    compile_.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
+    compile_.add_argument("--target", choices=("kubeflow",), default="kubeflow",
+                          help="kubeflow: a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex")
+    compile_.add_argument("--output", required=True, help="the PipelineJob JSON (path or gs://)")
+    compile_.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image every step runs")
+    compile_.add_argument("--trainer-image", help="another image for the Trainer (the GPU image)")
+    compile_.add_argument("--pipeline-root", help="object storage for artifacts: gs://BUCKET/PATH")
+    compile_.add_argument("--serving-dir", help="where models are pushed (<root>/serving)")
+    compile_.add_argument("--exports-dir", help="where TFLite/TF.js go (<root>/exports)")
+    compile_.add_argument(
+        "--data-dir", help="keras's dataset files in the container (/var/lib/dlwp/datasets)"
+    )
+    compile_.add_argument(
+        "--beam-runner", default="DirectRunner",
+        choices=("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"),
+        help="where the data steps run (DirectRunner: in the step's own container)",
+    )  # fmt: skip
+    compile_.add_argument(
+        "--beam-arg", action="append", default=[], metavar="--NAME=VALUE",
+        help="a Beam option, repeatable: --beam-arg=--project=P --beam-arg=--region=R",
+    )  # fmt: skip
+    compile_.add_argument("--beam-image", help="the Beam workers' image (Dockerfile target beam)")
+    compile_.add_argument("--gpus", type=int, default=0, help="GPUs for the Trainer")
+    compile_.add_argument(
+        "--gpu-type", help="accelerator type (Kubeflow: nvidia.com/gpu; Vertex: NVIDIA_TESLA_T4)"
+    )
+    compile_.add_argument("--tpu-topology", help="a TPU slice for the Trainer, e.g. 2x2")
+    compile_.add_argument("--tpu-type", help="TPU type (default TPU_V5_LITEPOD)")
+    compile_.add_argument("--home", help="the log goes to <home>/logs (default $DLWP_HOME)")
+    _add_training_flags(compile_)
+
+    k8s = commands.add_parser("k8s", help="run the workflow as a Kubernetes Job (no Kubeflow)")
+    k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True)
+    k8s_run = k8s_commands.add_parser(
+        "run", help="create a Job that runs `dlwp run DATASET` in the cluster"
+    )
+    k8s_run.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
+    k8s_run.add_argument("--namespace", default="dlwp", help="where k8s/base is applied")
+    k8s_run.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image (GPU: -gpu)")
+    k8s_run.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu for the Job")
+    k8s_run.add_argument("--context", help="kubeconfig context (default: the current one)")
+    k8s_run.add_argument("--follow", action="store_true", help="stream the log, return its code")
+    k8s_run.add_argument("--dry-run", action="store_true", help="print the Job as YAML only")
+    k8s_run.set_defaults(run_args=[])  # what follows `--`: flags of `dlwp run` (main splits)
 
     request = commands.add_parser(
         "request", help="write a :predict body of real test examples for a pushed model"
@@ -344,7 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `dlwp`; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `dlwp k8s run DATASET [flags] -- --epochs 5`: what follows `--` is for the Job's `dlwp run`.
+    run_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(run_args) - 1] if "--" in argv else argv)
+    if run_args:
+        if args.command != "k8s":
+            parser.error("only `dlwp k8s run` takes flags after --")
+        args.run_args = run_args
     try:
         if args.command == "datasets":
             return _datasets(args)
@@ -354,6 +519,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _request(args, parser)
         if args.command == "drift":
             return _drift(args, parser)
+        if args.command == "compile":
+            return _compile(args, parser)
+        if args.command == "k8s":
+            return _k8s_run(args, parser)
         return _run(args, parser)
     except DlwpError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)
