@@ -425,8 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = commands.add_parser("k8s", help="run the workflow as a Kubernetes Job (no Kubeflow)")
     k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True)
     k8s_run = k8s_commands.add_parser(
-        "run", help="create a Job that runs `dlwp run DATASET` in the cluster"
-    )
+        "run", help="create a Job that runs `dlwp run DATASET` in the cluster",
+        epilog="Flags after -- go to the Job's `dlwp run`: dlwp k8s run mnist -- --epochs 5",
+    )  # fmt: skip
     k8s_run.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
     k8s_run.add_argument("--namespace", default="dlwp", help="where k8s/base is applied")
     k8s_run.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image (GPU: -gpu)")

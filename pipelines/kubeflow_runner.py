@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.errors import DlwpError
+from pipelines.local_runner import LOCAL_BEAM_ARGS
 from pipelines.pipeline import TrainingOptions, create_pipeline
 from pipelines.tasks import TaskSpec
 
@@ -40,8 +41,8 @@ HARNESS_OPTIONS = {
     "FlinkRunner": ("environment_type", "environment_config"),
     "SparkRunner": ("environment_type", "environment_config"),
 }
-# In the step's own container: all its cores, as the local runner does.
-IN_CONTAINER_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+# In the step's own container, Beam runs as the local runner runs it.
+IN_CONTAINER_BEAM_ARGS = LOCAL_BEAM_ARGS
 
 
 class CompileError(DlwpError):
@@ -181,7 +182,7 @@ def compile_pipeline(
     if "://" not in settings.pipeline_root:
         raise CompileError(
             f"--pipeline-root {settings.pipeline_root!r} is not object storage: the steps of a "
-            "cluster run share their artifacts through it; give gs://BUCKET/PATH (or s3://...)"
+            "cluster run share their artifacts through it; give gs://BUCKET/PATH"
         )
     images: str | dict[str, str] = settings.image
     if settings.trainer_image and settings.trainer_image != settings.image:

@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from house_csv import learnable_rows, write_houses
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,24 @@ def pruned_fashion_run(tmp_path_factory):
     assert cli.main(args) == 0
     with open(os.path.join(home, "reports", "fashion_mnist", "summary.json")) as f:
         return home, json.load(f)
+
+
+@pytest.fixture(scope="session")
+def house_runs(tmp_path_factory):
+    """A learnable CSV run three times: first, identical again, then with new rows; returns the
+    home and the three summaries (the first is also the feedback test's run without feedback)."""
+    from pipelines import cli
+
+    folder = tmp_path_factory.mktemp("houses")
+    home = str(folder / "home")
+    csv = folder / "houses.csv"
+    args = ["run", "--csv", str(csv), "--label", "price", "--task", "regression", "--home", home]
+    rows = learnable_rows(300, seed=0)
+    summaries = []
+    for rows_now in (rows, None, rows + learnable_rows(150, seed=1)):
+        if rows_now is not None:  # None: the file stays as it is (a rewrite is new data)
+            write_houses(csv, rows_now)
+        assert cli.main([*args, "--epochs", "40"]) == 0
+        with open(os.path.join(home, "reports", "houses", "summary.json")) as f:
+            summaries.append(json.load(f))
+    return home, summaries

@@ -137,14 +137,17 @@ def clean_rows():
 
 @pytest.fixture(scope="module")
 def clean_csv_run(tmp_path_factory):
-    """One run on a small CSV with a string column and missing cells; (home, code, out, err)."""
-    from cli_runner import run_dlwp
+    """One run on a small CSV with a string column and missing cells, as the dlwp image runs
+    it: in a separate process, on a read-only root filesystem (tests/read_only_root.py);
+    (home, code, out, err)."""
+    from read_only_root import dlwp_in_read_only_root
 
     folder = tmp_path_factory.mktemp("clean-csv")
     csv = write_csv(folder / "houses.csv", clean_rows())
     home = str(folder / "home")
     args = ["--csv", csv, "--label", "price", "--task", "regression", "--epochs", "3"]
-    return (home, *run_dlwp("run", *args, "--home", home))
+    result = dlwp_in_read_only_root(["run", *args, "--home", home], str(folder))
+    return home, result.returncode, result.stdout, result.stderr
 
 
 def test_csv_with_missing_values_and_a_string_column(clean_csv_run, read_summary):
@@ -223,26 +226,6 @@ def test_data_gate_stops_a_broken_mnist(
     assert f"split 'test', feature {feature!r}" in err
     assert kind in err
     assert "DataGate ..." in out and "DataGate done" not in out
-
-
-@pytest.fixture(scope="module")
-def house_runs(tmp_path_factory):
-    """A learnable CSV run three times: first, identical again, then with new rows."""
-    from pipelines import cli
-
-    folder = tmp_path_factory.mktemp("houses")
-    home = str(folder / "home")
-    csv = folder / "houses.csv"
-    args = ["run", "--csv", str(csv), "--label", "price", "--task", "regression", "--home", home]
-    rows = learnable_rows(300, seed=0)
-    summaries = []
-    for rows_now in (rows, None, rows + learnable_rows(150, seed=1)):
-        if rows_now is not None:  # None: the file stays as it is (a rewrite is new data)
-            write_houses(csv, rows_now)
-        assert cli.main([*args, "--epochs", "40"]) == 0
-        with open(os.path.join(home, "reports", "houses", "summary.json")) as f:
-            summaries.append(json.load(f))
-    return home, summaries
 
 
 def test_small_csv_uses_k_fold_and_is_blessed(house_runs):

@@ -12,13 +12,15 @@ from cli_runner import run_dlwp
 
 from pipelines.k8s_job import JobSettings, JobSettingsError, pipeline_job, run_args_from
 
-KUBERNETES_VERSION = "1.33.0"
+# The oldest Kubernetes the manifests of k8s/ are for, and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOW = datetime.datetime(2026, 11, 29, 1, 2, 3, tzinfo=datetime.timezone.utc)
 
 
 def validate(obj: dict) -> None:
-    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,23 @@ def test_changed_data_changes_the_example_gen_cache_key(tmp_path):
     assert before.exec_properties["input_fingerprint"] != after.exec_properties["input_fingerprint"]
 
 
+def test_new_feedback_changes_the_example_gen_cache_key(tmp_path):
+    """New labelled feedback is read again, not served from the ExampleGen's cache."""
+    feedback = tmp_path / "feedback"
+    feedback.mkdir()
+    (feedback / "a.tfrecord.gz").write_bytes(b"1")
+    task = BOOK_TASKS["reuters"]
+
+    def key():
+        pipeline = build(task, tmp_path, extra_data_dir=str(feedback))
+        return pipeline.components[0].exec_properties["input_fingerprint"]
+
+    before = key()
+    (feedback / "b.tfrecord.gz").write_bytes(b"2")
+    assert key() != before
+    assert build(task, tmp_path).components[0].exec_properties["input_fingerprint"] != before
+
+
 def test_nothing_is_transformed_or_trained_before_the_data_gate(tmp_path):
     components = {c.id: c for c in build(BOOK_TASKS["imdb"], tmp_path).components}
     assert "DataGate" in {node.id for node in components["Transform"].upstream_nodes}
