@@ -11,6 +11,9 @@ DEBIAN_PACKAGES := dataset-fashion-mnist chromium prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= dlwp-home
 PYTEST_ARGS ?=
+# Two pytest-xdist workers: the e2e runs leave a core idle much of the time (tests/conftest.py
+# keeps the tests of one costly fixture on one worker).
+PYTEST_WORKERS ?= 2
 
 export UV_PYTHON_DOWNLOADS := never
 
@@ -60,7 +63,7 @@ lint: install
 	.venv/bin/ruff check .
 
 test: lint
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .tools web/node_modules $(DEMO_HOME)

@@ -55,3 +55,27 @@ def read_summary():
             return json.load(f)
 
     return read
+
+
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`). A costly shared fixture must
+# be built by one worker only, so the tests that use it go to the same worker.
+SHARED_RUNS = {
+    "fashion_runs": "fashion", "fashion_home": "fashion", "pruned_fashion_run": "fashion",
+    "house_runs": "houses",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups each test with the others that share its costly fixtures (xdist_group)."""
+    for item in items:
+        fixture_defs = getattr(item, "_fixtureinfo", None)
+        if fixture_defs is None:
+            continue
+        names = set(fixture_defs.name2fixturedefs)
+        group = next((g for name, g in SHARED_RUNS.items() if name in names), None)
+        if group is None and any(
+            defs[-1].scope == "module" for defs in fixture_defs.name2fixturedefs.values()
+        ):
+            group = item.module.__name__  # a module fixture is built once per worker
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -2,7 +2,8 @@
 
 No container engine runs here, so a mount namespace makes the same file system: `unshare`
 remounts / read-only and keeps /tmp writable, where callers put HOME, DLWP_HOME and KERAS_HOME
-as the image's environment does (Dockerfile).
+as the image's environment does (Dockerfile). The checkout and its virtual environment (the
+image's /app) are read-only too, even when the checkout itself lies under /tmp.
 """
 
 import os
@@ -10,16 +11,19 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Keep /tmp writable (the emptyDir), then make every other file system read-only.
+# Keep /tmp writable (the emptyDir), then make every other file system read-only, and the
+# folders of $READ_ONLY_FOLDERS too, wherever they are.
 READ_ONLY_ROOT = """
 set -e
 mount --bind /tmp /tmp
+for folder in $READ_ONLY_FOLDERS; do mount --bind "$folder" "$folder"; done
 for mount_point in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   case "$mount_point" in
     /tmp|/tmp/*|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;;
     *) mount -o remount,bind,ro "$mount_point" ;;
   esac
 done
+for folder in $READ_ONLY_FOLDERS; do mount -o remount,bind,ro "$folder"; done
 exec "$@"
 """
 
@@ -28,10 +32,12 @@ def in_read_only_root(command: list[str], env: dict, timeout_s: float):
     """Runs `command` in a private mount namespace whose root is read-only, /tmp excepted."""
     if not env["HOME"].startswith("/tmp/"):
         raise ValueError(f"HOME {env['HOME']} must be under /tmp, the one writable folder")
+    read_only = {REPO, os.path.realpath(sys.prefix)}
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh",
          *command],
-        env=env, capture_output=True, text=True, timeout=timeout_s,
+        env={**env, "READ_ONLY_FOLDERS": " ".join(sorted(read_only))}, capture_output=True,
+        text=True, timeout=timeout_s,
     )  # fmt: skip
 
 

@@ -30,8 +30,10 @@ def numeric_range(feature):
     return feature.num_stats.min, feature.num_stats.max
 
 
+# Fashion-MNIST's own files run through the pipeline for real (fashion_runs): its generated copy
+# would only repeat that run.
 @pytest.mark.usefixtures("keras_checksums_accepted", "offline")
-@pytest.mark.parametrize("name", sorted(keras_files.WRITERS))
+@pytest.mark.parametrize("name", sorted(set(keras_files.WRITERS) - {"fashion_mnist"}))
 def test_each_keras_format_runs_through_the_pipeline(
     run_cli, read_summary, keras_data_dir, tmp_path, name
 ):
@@ -313,7 +315,7 @@ def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):
     csv = write_houses(tmp_path / "houses.csv", learnable_rows(200, seed=2))
     code, out, err = run_cli(
         "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home,
-        "--tune", "--tune-trials", "2", "--epochs", "5",
+        "--tune", "--tune-trials", "2", "--epochs", "2",
     )  # fmt: skip
     summary = read_summary(home, "houses")
     chosen = summary["training"]["hyperparameters"]
