@@ -65,6 +65,7 @@ SHARED_RUNS = {
 }  # fmt: skip
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks into the node ids
 def pytest_collection_modifyitems(config, items):
     """Groups each test with the others that share its costly fixtures (xdist_group)."""
     for item in items:
