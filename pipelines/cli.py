@@ -38,6 +38,17 @@ def _home(flag: str | None) -> str:
     return os.path.abspath(flag or os.environ.get("DLWP_HOME") or "dlwp-home")
 
 
+def _book_task(name: str, alternative: str = ""):
+    """The task spec of one of the book's datasets, or UnknownDatasetError listing them."""
+    from pipelines.tasks import BOOK_TASKS
+
+    if name not in BOOK_TASKS:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; choose from {', '.join(BOOK_TASKS)}{alternative}"
+        )
+    return BOOK_TASKS[name]
+
+
 def _local_or_remote(path: str) -> str:
     """An absolute path; a URL (gs://...) as it is."""
     return path if "://" in path else os.path.abspath(os.path.expanduser(path))
@@ -100,17 +111,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
         from pipelines import local_runner
-        from pipelines.tasks import BOOK_TASKS, csv_task
+        from pipelines.tasks import csv_task
 
         if args.csv is not None:
             task = csv_task(os.path.abspath(args.csv), args.label, args.task)
-        elif args.dataset in BOOK_TASKS:
-            task = BOOK_TASKS[args.dataset]
         else:
-            raise UnknownDatasetError(
-                f"unknown dataset {args.dataset!r}; choose from {', '.join(BOOK_TASKS)} "
-                "or use --csv FILE"
-            )
+            task = _book_task(args.dataset, " or use --csv FILE")
         settings = local_runner.RunSettings(
             home=home,
             data_dir=_data_dir(args.data_dir),
@@ -285,12 +291,9 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
         from pipelines import kubeflow_runner as kubeflow
-        from pipelines.tasks import BOOK_TASKS
+        from pipelines.local_runner import write_json
 
-        if args.dataset not in BOOK_TASKS:
-            raise UnknownDatasetError(
-                f"unknown dataset {args.dataset!r}; choose from {', '.join(BOOK_TASKS)}"
-            )
+        task = _book_task(args.dataset)
         accelerator = None
         if args.gpus:
             accelerator = kubeflow.gpu_accelerator(
@@ -315,10 +318,10 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             training=_training_options(args),
             enable_cache=not args.no_cache,
         )
-        job = kubeflow.compile_pipeline(BOOK_TASKS[args.dataset], settings)
+        job = kubeflow.compile_pipeline(task, settings)
         output = _local_or_remote(args.output)
-        kubeflow.write_pipeline_job(job, output)
-        steps = sorted(job["pipelineSpec"]["root"]["dag"]["tasks"])
+        write_json(output, job)
+        steps = job["pipelineSpec"]["root"]["dag"]["tasks"]
         terminal.write(f"wrote {output}: {len(steps)} steps for {args.target}, image "
                        f"{settings.image}\n")
     return 0
@@ -328,12 +331,8 @@ def _k8s_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import yaml
 
     from pipelines import k8s_job
-    from pipelines.tasks import BOOK_TASKS
 
-    if args.dataset not in BOOK_TASKS:
-        raise UnknownDatasetError(
-            f"unknown dataset {args.dataset!r}; choose from {', '.join(BOOK_TASKS)}"
-        )
+    _book_task(args.dataset)  # the Job runs only the book's datasets
     job = k8s_job.pipeline_job(k8s_job.JobSettings(
         dataset=args.dataset,
         image=args.image,
@@ -505,8 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `dlwp k8s run DATASET [flags] -- --epochs 5`: what follows `--` is for the Job's `dlwp run`.
-    run_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[: len(argv) - len(run_args) - 1] if "--" in argv else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    run_args = argv[split + 1:]
     if run_args:
         if args.command != "k8s":
             parser.error("only `dlwp k8s run` takes flags after --")

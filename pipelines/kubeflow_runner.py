@@ -10,8 +10,7 @@ steps run on the Beam runner the flags name.
 """
 
 import dataclasses
-import json
-import os
+import math
 import posixpath
 from collections.abc import Sequence
 from typing import Any
@@ -94,10 +93,7 @@ def tpu_accelerator(topology: str, tpu_type: str = DEFAULT_TPU_TYPE) -> Accelera
             f"--tpu-topology {topology!r} is not a TPU topology: give chips per side, e.g. 2x2, "
             "2x4 or 2x2x1"
         )
-    chips = 1
-    for side in sides:
-        chips *= side
-    return Accelerator(tpu_type, chips)
+    return Accelerator(tpu_type, math.prod(sides))
 
 
 def beam_pipeline_args(settings: ClusterSettings) -> list[str]:
@@ -193,19 +189,6 @@ def compile_pipeline(
     return runner.run(
         build_cluster_pipeline(task, settings), parameter_values=parameter_values, write_out=False
     )
-
-
-def write_pipeline_job(job: dict[str, Any], output: str) -> None:
-    """Writes the PipelineJob JSON to `output` (a local path or gs://), whole or not at all."""
-    import tensorflow as tf
-
-    folder = posixpath.dirname(output) if "://" in output else os.path.dirname(output)
-    if folder and not tf.io.gfile.exists(folder):
-        tf.io.gfile.makedirs(folder)
-    partial = output + ".partial"
-    with tf.io.gfile.GFile(partial, "w") as f:
-        f.write(json.dumps(job, indent=2, sort_keys=True))
-    tf.io.gfile.rename(partial, output, overwrite=True)
 
 
 def parse_beam_args(values: Sequence[str]) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from serving import drift_reference as ref
 from serving.drift_measures import Distribution
+from serving.signatures import concatenate_batches
 
 log = logging.getLogger("dlwp.serving")
 THRESHOLD_STEP = 50  # thresholds are calibrated at sizes rounded down to this step
@@ -96,14 +97,6 @@ class _Window:
     def values(self, name: str) -> np.ndarray:
         parts = [arrays[name] for _, _, arrays in self.entries if name in arrays]
         return np.concatenate(parts) if parts else np.array([])
-
-
-def _stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """One batch from many calls' inputs; word lists are padded with 0 to the longest."""
-    if arrays[0].ndim == 2:
-        width = max(a.shape[1] for a in arrays)
-        arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-    return np.concatenate(arrays)
 
 
 def _threshold_size(n: int) -> int:
@@ -239,7 +232,7 @@ class DriftMonitor:
             if with_features:
                 series = {}
                 for name, (kind, domain) in reference.features.items():
-                    values = _stack([f[name] for f in with_features])
+                    values = concatenate_batches([f[name] for f in with_features])
                     self._count_anomalies(model, version, name, kind, domain, values)
                     for summary, computed in ref.feature_series(kind, values, domain).items():
                         series[ref.series_name(name, summary)] = computed

@@ -12,6 +12,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from serving.signatures import concatenate_batches
+
 PARSE_BATCH = 1024
 _MISSING = {"numeric": np.nan, "categorical": b"", "sequence": 0, "image": 0}
 
@@ -44,14 +46,6 @@ def _dense(value, kind: str, rows: int) -> np.ndarray:
     return array.astype(np.float32) if kind == "numeric" else array
 
 
-def _concat(arrays: list[np.ndarray]) -> np.ndarray:
-    """Concatenates batches along the first axis, padding ragged sequences with 0."""
-    if arrays[0].ndim == 2:
-        width = max(a.shape[1] for a in arrays)
-        arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-    return np.concatenate(arrays)
-
-
 def raw_inputs(
     serialized: list[bytes], raw_spec: dict, features: list[tuple[str, str]]
 ) -> dict[str, np.ndarray]:
@@ -59,7 +53,7 @@ def raw_inputs(
     spec = {name: raw_spec[name] for name, _ in features}
     batches = _parse(serialized, spec)
     return {
-        name: _concat([_dense(parsed[name], kind, rows) for rows, parsed in batches])
+        name: concatenate_batches([_dense(parsed[name], kind, rows) for rows, parsed in batches])
         for name, kind in features
     }
 

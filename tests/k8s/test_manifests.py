@@ -200,6 +200,14 @@ def test_read_only_root_filesystems_have_their_writable_folders(builds, name):
     assert not problems, "\n".join(problems)
 
 
+def long_running_containers(objects: list[dict]):
+    """(where, pod spec, container) for each container of a Deployment-like object."""
+    for owner, template in manifests.pod_templates(objects):
+        if owner["kind"] in LONG_RUNNING:
+            for c in containers(template["spec"]):
+                yield f"{object_name(owner)} container {c['name']}", template["spec"], c
+
+
 def window_s(probe: dict) -> int:
     return probe.get("failureThreshold", 3) * probe.get("periodSeconds", 10)
 
@@ -207,18 +215,13 @@ def window_s(probe: dict) -> int:
 @pytest.mark.parametrize("name", NAMES)
 def test_serving_containers_have_distinct_probes_and_time_to_load(builds, name):
     problems = []
-    for owner, template in manifests.pod_templates(built(builds, name)):
-        if owner["kind"] not in LONG_RUNNING:
-            continue
-        for c in containers(template["spec"]):
-            at = f"{object_name(owner)} container {c['name']}"
-            probes = {kind: c.get(kind) for kind in ("readinessProbe", "livenessProbe",
-                                                     "startupProbe")}
-            problems += [f"{at}: no {kind}" for kind, probe in probes.items() if not probe]
-            if probes["readinessProbe"] and probes["readinessProbe"] == probes["livenessProbe"]:
-                problems.append(f"{at}: readiness and liveness probes are the same")
-            if probes["startupProbe"] and window_s(probes["startupProbe"]) < STARTUP_S:
-                problems.append(f"{at}: startupProbe allows {window_s(probes['startupProbe'])} s")
+    for at, _, c in long_running_containers(built(builds, name)):
+        probes = {kind: c.get(kind) for kind in ("readinessProbe", "livenessProbe", "startupProbe")}
+        problems += [f"{at}: no {kind}" for kind, probe in probes.items() if not probe]
+        if probes["readinessProbe"] and probes["readinessProbe"] == probes["livenessProbe"]:
+            problems.append(f"{at}: readiness and liveness probes are the same")
+        if probes["startupProbe"] and window_s(probes["startupProbe"]) < STARTUP_S:
+            problems.append(f"{at}: startupProbe allows {window_s(probes['startupProbe'])} s")
     assert not problems, "\n".join(problems)
 
 
@@ -238,21 +241,17 @@ def flag(args: list[str], name: str, default: float) -> float:
 @pytest.mark.parametrize("name", NAMES)
 def test_pre_stop_and_drain_end_before_the_grace_period(builds, name):
     problems = []
-    for owner, template in manifests.pod_templates(built(builds, name)):
-        if owner["kind"] not in LONG_RUNNING:
+    for at, pod, c in long_running_containers(built(builds, name)):
+        grace_s = pod.get("terminationGracePeriodSeconds", 30)
+        sleep_s = pre_stop_s(c)
+        if sleep_s is None:
+            problems.append(f"{at}: no preStop sleep")
             continue
-        grace_s = template["spec"].get("terminationGracePeriodSeconds", 30)
-        for c in containers(template["spec"]):
-            at = f"{object_name(owner)} container {c['name']}"
-            sleep_s = pre_stop_s(c)
-            if sleep_s is None:
-                problems.append(f"{at}: no preStop sleep")
-                continue
-            # `dlwp serve` drains for up to --grace-s after SIGTERM, which follows the preStop.
-            drain_s = flag(c.get("args", []), "--grace-s", GATEWAY_GRACE_S) if "serve" in c.get(
-                "args", []) else 0
-            if not sleep_s + drain_s < grace_s:
-                problems.append(f"{at}: preStop {sleep_s} s + drain {drain_s} s >= {grace_s} s")
+        # `dlwp serve` drains for up to --grace-s after SIGTERM, which follows the preStop.
+        args = c.get("args", [])
+        drain_s = flag(args, "--grace-s", GATEWAY_GRACE_S) if "serve" in args else 0
+        if not sleep_s + drain_s < grace_s:
+            problems.append(f"{at}: preStop {sleep_s} s + drain {drain_s} s >= {grace_s} s")
     assert not problems, "\n".join(problems)
 
 

@@ -12,6 +12,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import cli
 from pipelines import kubeflow_runner as kubeflow
+from pipelines.local_runner import write_json
 from pipelines.pipeline import TrainingOptions
 from pipelines.tasks import BOOK_TASKS
 
@@ -252,11 +253,11 @@ def test_vertex_sdk_builds_its_pipeline_job_from_the_compiled_file(tmp_path):
     from google.cloud import aiplatform
 
     path = tmp_path / "mnist.json"
-    kubeflow.write_pipeline_job(
+    write_json(
+        str(path),
         kubeflow.compile_pipeline(
             BOOK_TASKS["mnist"], kubeflow.ClusterSettings(pipeline_root=ROOT, image=IMAGE)
         ),
-        str(path),
     )
     job = aiplatform.PipelineJob(
         display_name="dlwp-mnist", template_path=str(path), pipeline_root=ROOT,
