@@ -38,12 +38,15 @@ def rates(reference: Distribution, clean, shifted, windows: int, rng) -> dict:
     results = {}
     for n in WINDOWS:
         threshold = reference.threshold(n)
-        false_alarms = np.mean([reference.distance(clean(n, rng)) > threshold
-                                for _ in range(windows)])  # fmt: skip
-        power = np.mean([reference.distance(shifted(n, rng)) > threshold
-                         for _ in range(windows)])  # fmt: skip
-        results[n] = {"threshold": threshold, "false_alarms": float(false_alarms),
-                      "power": float(power)}  # fmt: skip
+        false_alarms = np.mean(
+            [reference.distance(clean(n, rng)) > threshold for _ in range(windows)]
+        )
+        power = np.mean([reference.distance(shifted(n, rng)) > threshold for _ in range(windows)])
+        results[n] = {
+            "threshold": threshold,
+            "false_alarms": float(false_alarms),
+            "power": float(power),
+        }
     return results
 
 
@@ -53,25 +56,30 @@ def _draw(values: np.ndarray):
 
 def numeric_case(windows: int, rng) -> dict:
     reference = Distribution.numeric(rng.normal(0, 1, 5000))
-    return rates(reference, lambda n, r: r.normal(0, 1, n), lambda n, r: r.normal(0.5, 1, n),
-                 windows, rng)  # fmt: skip
+    return rates(
+        reference, lambda n, r: r.normal(0, 1, n), lambda n, r: r.normal(0.5, 1, n), windows, rng
+    )
 
 
 def image_cases(windows: int, rng) -> dict:
     from components.keras_datasets import KERAS_DATASETS, default_data_dir, load_keras_dataset
 
-    (train, _), (test, _) = load_keras_dataset(KERAS_DATASETS["fashion_mnist"],
-                                               default_data_dir())  # fmt: skip
+    (train, _), (test, _) = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], default_data_dir())
     train = train.reshape(len(train), -1)[:5000].astype(np.int64)
     test = test.reshape(len(test), -1).astype(np.int64)
     brightened = np.minimum(255, test * 1.2).astype(np.int64)
     reference, clean = feature_series("image", train), feature_series("image", test)
     shifted = feature_series("image", brightened)
     return {
-        f"image.{name}": rates(Distribution.numeric(reference[name]), _draw(clean[name]),
-                               _draw(shifted[name]), windows, rng)
+        f"image.{name}": rates(
+            Distribution.numeric(reference[name]),
+            _draw(clean[name]),
+            _draw(shifted[name]),
+            windows,
+            rng,
+        )
         for name in reference
-    }  # fmt: skip
+    }
 
 
 def prior_case(home: str, windows: int, rng) -> dict | None:
@@ -108,18 +116,26 @@ def observe_cost(calls: int = 20_000) -> dict:
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (5000, 784))
     reference = {
-        "problem_type": "multiclass", "train_examples": 5000,
-        "features": {"image": {"kind": "image", "domain": {"min": 0, "max": 255},
-                               "series": {k: v.tolist() for k, v in
-                                          feature_series("image", pixels).items()}}},
+        "problem_type": "multiclass",
+        "train_examples": 5000,
+        "features": {
+            "image": {
+                "kind": "image",
+                "domain": {"min": 0, "max": 255},
+                "series": {k: v.tolist() for k, v in feature_series("image", pixels).items()},
+            }
+        },
         "predictions": rng.integers(0, 10, 1000).tolist(),
-    }  # fmt: skip
+    }
     import gc
 
     gc.collect()
     gc.freeze()  # as the server does after loading a model: TF's objects stay out of the GC
-    monitor = DriftMonitor(DriftSettings(queue_size=calls + 10, interval_s=3600),
-                           CollectorRegistry(), lambda model, version: None)  # fmt: skip
+    monitor = DriftMonitor(
+        DriftSettings(queue_size=calls + 10, interval_s=3600),
+        CollectorRegistry(),
+        lambda model, version: None,
+    )
     monitor._references[("m", 1)] = VersionReference(reference)
     inputs = {"image": pixels[:1]}
     outputs = {"class_ids": np.array([3]), "scores": np.zeros((1, 10), np.float32)}
@@ -153,11 +169,21 @@ def _fashion_with_reference(home: str, folder: str) -> str | None:
         with open(os.path.join(target, "assets.extra", "eval_predictions.json")) as f:
             predictions = predictions_from_scores("multiclass", json.load(f))
         with open(reference_path, "w") as f:
-            json.dump({"problem_type": "multiclass", "train_examples": 5000,
-                       "features": {"image": {"kind": "image", "domain": {"min": 0, "max": 255},
-                                              "series": {k: v.tolist() for k, v in
-                                                         series.items()}}},
-                       "predictions": predictions.tolist()}, f)  # fmt: skip
+            json.dump(
+                {
+                    "problem_type": "multiclass",
+                    "train_examples": 5000,
+                    "features": {
+                        "image": {
+                            "kind": "image",
+                            "domain": {"min": 0, "max": 255},
+                            "series": {k: v.tolist() for k, v in series.items()},
+                        }
+                    },
+                    "predictions": predictions.tolist(),
+                },
+                f,
+            )
     return folder
 
 
@@ -185,8 +211,15 @@ def request_latency(home: str, requests: int = 1500) -> dict | None:
                 with socket.socket() as probe:
                     probe.bind(("127.0.0.1", 0))
                     ports.append(probe.getsockname()[1])
-            stack = ServingStack(ServeSettings(models_dir=folder, host="127.0.0.1",
-                                               port=ports[0], grpc_port=ports[1], drift=drift))
+            stack = ServingStack(
+                ServeSettings(
+                    models_dir=folder,
+                    host="127.0.0.1",
+                    port=ports[0],
+                    grpc_port=ports[1],
+                    drift=drift,
+                )
+            )
             thread = threading.Thread(target=stack.http.run, daemon=True)
             thread.start()
             while not stack.http.started:
@@ -203,9 +236,11 @@ def request_latency(home: str, requests: int = 1500) -> dict | None:
             stack.http.should_exit = True
             thread.join(30)
             stack.close()
-            results[f"{name} ({run // 2 + 1})"] = {"p50_ms": float(np.percentile(times, 50)),
-                             "p99_ms": float(np.percentile(times, 99)),
-                             "mean_ms": float(np.mean(times))}  # fmt: skip
+            results[f"{name} ({run // 2 + 1})"] = {
+                "p50_ms": float(np.percentile(times, 50)),
+                "p99_ms": float(np.percentile(times, 99)),
+                "mean_ms": float(np.mean(times)),
+            }
         return results
 
 
@@ -235,8 +270,10 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|---:|")
     for case, by_size in cases.items():
         for n, cell in by_size.items():
-            print(f"| {case} | {n} | {cell['threshold']:.4f} | {cell['false_alarms']:.1%} | "
-                  f"{cell['power']:.1%} |")
+            print(
+                f"| {case} | {n} | {cell['threshold']:.4f} | {cell['false_alarms']:.1%} | "
+                f"{cell['power']:.1%} |"
+            )
     print(results["cost"])
     print(results["request_latency"])
     return 0

@@ -34,8 +34,14 @@ def _parity(home: str, prune: float = 0.0) -> dict:
     exports = os.path.join(home, "exports", MODEL)
     latest = os.path.join(exports, "latest.json")
     if not os.path.exists(latest):
-        command = [os.path.join(os.path.dirname(sys.executable), "dlwp"), "run", MODEL,
-                   "--home", home, *(["--prune", str(prune)] if prune else [])]  # fmt: skip
+        command = [
+            os.path.join(os.path.dirname(sys.executable), "dlwp"),
+            "run",
+            MODEL,
+            "--home",
+            home,
+            *(["--prune", str(prune)] if prune else []),
+        ]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(latest) as f:
         version = json.load(f)["version"]
@@ -60,9 +66,16 @@ def evaluate(parity: dict) -> list[dict]:
             and abs(result["delta"]) <= delta_limit
             and (size_limit is None or ratio <= size_limit)
         )
-        rows.append({"format": name, "size_ratio_to_float32": ratio, "size_limit": size_limit,
-                     "delta": result.get("delta"), "delta_limit": delta_limit,
-                     "reached": bool(reached)})  # fmt: skip
+        rows.append(
+            {
+                "format": name,
+                "size_ratio_to_float32": ratio,
+                "size_limit": size_limit,
+                "delta": result.get("delta"),
+                "delta_limit": delta_limit,
+                "reached": bool(reached),
+            }
+        )
     return rows
 
 
@@ -100,13 +113,15 @@ def main(argv=None) -> int:
     pruned = _parity(os.path.abspath(args.pruned_home), args.prune)
     pruning = {
         "target": args.prune,
-        "gzip_bytes": {name: pruned["formats"][name].get("gzip_bytes") for name in
-                       parity["formats"]},
-        "gzip_bytes_unpruned": {name: parity["formats"][name].get("gzip_bytes") for name in
-                                parity["formats"]},
+        "gzip_bytes": {
+            name: pruned["formats"][name].get("gzip_bytes") for name in parity["formats"]
+        },
+        "gzip_bytes_unpruned": {
+            name: parity["formats"][name].get("gzip_bytes") for name in parity["formats"]
+        },
         "metric": pruned["reference"]["metric"],
         "metric_unpruned": parity["reference"]["metric"],
-    }  # fmt: skip
+    }
     results = {
         "date": datetime.date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

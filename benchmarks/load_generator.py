@@ -259,7 +259,7 @@ def run_threads(
     def run(index: int) -> None:
         try:
             results[index] = run_client_thread(target, measure_from, measure_until, connected)
-        except BaseException as error:  # reported to the parent
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
             failures.append(error)
             connected.abort()
 
@@ -285,7 +285,7 @@ def _worker_loop(connection) -> None:
             return
         try:
             connection.send(("ok", run_threads(**plan)))
-        except Exception as error:  # re-raised in the parent
+        except Exception as error:  # noqa: BLE001 - re-raised in the parent
             connection.send(("error", f"{type(error).__name__}: {error}"))
 
 

@@ -32,32 +32,61 @@ class Part:
 
 
 PARTS = (
-    Part("http_server: parse the request (uvicorn + httptools)", "event loop",
-         ((UVICORN_HTTP, "data_received"),)),
-    Part("http_server: write the response (uvicorn send)", "event loop",
-         ((UVICORN_HTTP, "send"),)),
-    Part("asgi framework (starlette routing and middleware)", "event loop",
-         ((UVICORN_HTTP, "run_asgi"),),
-         (("serving/rest.py", "models"), (UVICORN_HTTP, "send"))),
+    Part(
+        "http_server: parse the request (uvicorn + httptools)",
+        "event loop",
+        ((UVICORN_HTTP, "data_received"),),
+    ),
+    Part("http_server: write the response (uvicorn send)", "event loop", ((UVICORN_HTTP, "send"),)),
+    Part(
+        "asgi framework (starlette routing and middleware)",
+        "event loop",
+        ((UVICORN_HTTP, "run_asgi"),),
+        (("serving/rest.py", "models"), (UVICORN_HTTP, "send")),
+    ),
     Part("read the body", "event loop", (("serving/rest.py", "_read_body"),)),
     Part("json parse (orjson)", "event loop", (("serving/json_codec.py", "loads"),)),
-    Part("json → numpy, input checks", "event loop",
-         (REQUEST_COUNTER, ("serving/signatures.py", "check_inputs"))),
-    Part("serialize the response (numpy → json, Response)", "event loop",
-         (("serving/rest_tensors.py", "predict_response"), ("serving/rest.py", "_json"))),
-    Part("metrics", "event loop",
-         (("serving/metrics.py", "__enter__"), ("serving/metrics.py", "__exit__"))),
-    Part("rest of the handler (resolve, submit, await bookkeeping)", "event loop",
-         (("serving/rest.py", "models"),),
-         (("serving/rest.py", "_read_body"), ("serving/json_codec.py", "loads"),
-          REQUEST_COUNTER, ("serving/signatures.py", "check_inputs"),
-          ("serving/rest_tensors.py", "predict_response"), ("serving/rest.py", "_json"),
-          ("serving/metrics.py", "__enter__"), ("serving/metrics.py", "__exit__"))),
-    Part("model call (Servable.run: tf.constant, signature, .numpy())", "model thread",
-         (("serving/servable.py", "run"),)),
-    Part("hand the result back to the event loop (future callbacks)", "model thread",
-         (("concurrent/futures/_base.py", "_invoke_callbacks"),)),
-)  # fmt: skip
+    Part(
+        "json → numpy, input checks",
+        "event loop",
+        (REQUEST_COUNTER, ("serving/signatures.py", "check_inputs")),
+    ),
+    Part(
+        "serialize the response (numpy → json, Response)",
+        "event loop",
+        (("serving/rest_tensors.py", "predict_response"), ("serving/rest.py", "_json")),
+    ),
+    Part(
+        "metrics",
+        "event loop",
+        (("serving/metrics.py", "__enter__"), ("serving/metrics.py", "__exit__")),
+    ),
+    Part(
+        "rest of the handler (resolve, submit, await bookkeeping)",
+        "event loop",
+        (("serving/rest.py", "models"),),
+        (
+            ("serving/rest.py", "_read_body"),
+            ("serving/json_codec.py", "loads"),
+            REQUEST_COUNTER,
+            ("serving/signatures.py", "check_inputs"),
+            ("serving/rest_tensors.py", "predict_response"),
+            ("serving/rest.py", "_json"),
+            ("serving/metrics.py", "__enter__"),
+            ("serving/metrics.py", "__exit__"),
+        ),
+    ),
+    Part(
+        "model call (Servable.run: tf.constant, signature, .numpy())",
+        "model thread",
+        (("serving/servable.py", "run"),),
+    ),
+    Part(
+        "hand the result back to the event loop (future callbacks)",
+        "model thread",
+        (("concurrent/futures/_base.py", "_invoke_callbacks"),),
+    ),
+)
 
 # Inside the model call: the TF runtime itself, and the conversions around it.
 TFE_EXECUTE = "<built-in method tensorflow.python._pywrap_tfe.TFE_Py_Execute>"
@@ -65,7 +94,7 @@ MODEL_CALL_DETAIL = {
     "TF execute (TFE_Py_Execute)": ("~", TFE_EXECUTE),
     "tf.constant (inputs)": ("tensorflow/python/framework/constant_op.py", "constant"),
     ".numpy() (outputs)": ("tensorflow/python/framework/ops.py", "numpy"),
-}  # fmt: skip
+}
 
 
 def _matches(entry: tuple[str, int, str], key: FunctionKey) -> bool:

@@ -60,11 +60,15 @@ def dlwp_serve_command(model_base: str, port: int, grpc_port: int, batching: boo
     if batching:
         args += [
             "--enable-batching",
-            "--max-batch-size", "32",
-            "--batch-timeout-micros", "2000",
-            "--num-batch-threads", "2",
-            "--max-enqueued-batches", "1000",
-        ]  # fmt: skip
+            "--max-batch-size",
+            "32",
+            "--batch-timeout-micros",
+            "2000",
+            "--num-batch-threads",
+            "2",
+            "--max-enqueued-batches",
+            "1000",
+        ]
     return args
 
 

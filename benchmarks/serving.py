@@ -142,15 +142,28 @@ def start_servers(root: str, settings: BenchmarkSettings) -> dict[str, servers.S
         port, grpc_port = servers.free_port(), servers.free_port()
         args = servers.dlwp_serve_command(model_base, port, grpc_port, batching)
         if name == PROFILED_SERVER:
-            command = [sys.executable, "-m", "benchmarks.profiled_server",
-                       "--out", profile_path(root), "--", *args]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.profiled_server",
+                "--out",
+                profile_path(root),
+                "--",
+                *args,
+            ]
         else:
             command = [servers.dlwp_program(), *args]
         started[name] = servers.start_server(name, command, port, log_dir, grpc_port)
     port = servers.free_port()
-    flask_command = [sys.executable, "-m", "benchmarks.naive_flask_app",
-                     "--keras-dir", os.path.dirname(keras_model_path(root, "dense")),
-                     "--port", str(port)]  # fmt: skip
+    flask_command = [
+        sys.executable,
+        "-m",
+        "benchmarks.naive_flask_app",
+        "--keras-dir",
+        os.path.dirname(keras_model_path(root, "dense")),
+        "--port",
+        str(port),
+    ]
     started["naive_flask"] = servers.start_server("naive_flask", flask_command, port, log_dir)
     started["naive_flask"].clean_exit_codes = (0, -signal.SIGTERM)
     return started

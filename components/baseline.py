@@ -59,7 +59,7 @@ def compute_baseline(train: np.ndarray, test: np.ndarray, problem_type: str, met
 
 
 @tfx.dsl.components.component
-def Baseline(
+def Baseline(  # noqa: N802 - TFX names components like classes
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     baseline: tfx.dsl.components.OutputArtifact[BaselineResult],
     label: tfx.dsl.components.Parameter[str],

@@ -79,7 +79,7 @@ def decide(
 
 
 @tfx.dsl.components.component
-def BlessingGate(
+def BlessingGate(  # noqa: N802 - TFX names components like classes
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
     baseline: tfx.dsl.components.InputArtifact[BaselineResult],

@@ -63,7 +63,7 @@ def describe(anomalies: list[dict[str, str]]) -> str:
 
 
 @tfx.dsl.components.component
-def DataGate(
+def DataGate(  # noqa: N802 - TFX names components like classes
     anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
     result: tfx.dsl.components.OutputArtifact[DataGateResult],
 ) -> None:

@@ -16,7 +16,7 @@ SPLIT_COUNTS_PROPERTY = "split_counts"
 
 
 @tfx.dsl.components.component
-def DatasetExampleGen(
+def DatasetExampleGen(  # noqa: N802 - TFX names components like classes
     examples: tfx.dsl.components.OutputArtifact[standard_artifacts.Examples],
     source: tfx.dsl.components.Parameter[str],
     data_dir: tfx.dsl.components.Parameter[str],
@@ -31,9 +31,7 @@ def DatasetExampleGen(
     `extra_data_dir`, when given, holds labelled feedback appended to train only.
     """
     del input_fingerprint  # Only part of the cache key.
-    splits = sources.load_splits(
-        sources.from_json(source), data_dir, max_examples, extra_data_dir
-    )
+    splits = sources.load_splits(sources.from_json(source), data_dir, max_examples, extra_data_dir)
     counts = example_writer.write_splits(splits, examples.uri)
     examples.split_names = artifact_utils.encode_split_names(list(splits))
     examples.set_string_custom_property(SPLIT_COUNTS_PROPERTY, json.dumps(counts))

@@ -144,9 +144,10 @@ def read_extra_columns(
     for path in find_files(folder):
         examples = _read_examples(path)
         unlabelled = sum(
-            1 for e in examples
+            1
+            for e in examples
             if label not in e.features.feature or not _values(e.features.feature[label])
-        )  # fmt: skip
+        )
         if unlabelled:
             raise BadDataError(
                 f"extra data {path}: {unlabelled} of {len(examples)} examples have no label "

@@ -150,7 +150,7 @@ def load_keras_dataset(
         try:
             with _keras_cache(cache_root):
                 result = loader(**dict(dataset.load_kwargs))
-        except Exception as error:  # keras raises a bare Exception for a failed download.
+        except Exception as error:  # noqa: BLE001 - keras raises a bare Exception on download
             raise _loading_error(dataset, data_dir, found, staged, error) from None
         _keep_downloads(staged, data_dir, found)
     return result

@@ -68,8 +68,9 @@ def build_reference(
                 "domain": domains.get(name),
                 "series": {
                     summary: _jsonable(values)
-                    for summary, values in feature_series(kind, inputs[name], domains.get(name))
-                    .items()
+                    for summary, values in feature_series(
+                        kind, inputs[name], domains.get(name)
+                    ).items()
                 },
             }
             for name, kind in features

@@ -49,8 +49,6 @@ def strip_pruning(model: Any) -> Any:
 
 def kernel_sparsity(model: Any) -> float:
     """The fraction of zero weights over all Dense kernels of a (stripped) model."""
-    kernels = [
-        layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")
-    ]
+    kernels = [layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")]
     total = sum(k.size for k in kernels)
     return float(sum(np.count_nonzero(k == 0) for k in kernels) / total) if total else 0.0

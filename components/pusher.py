@@ -74,7 +74,7 @@ def publish(
 
 
 @tfx.dsl.components.component
-def AtomicPusher(
+def AtomicPusher(  # noqa: N802 - TFX names components like classes
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     model_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
     model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
@@ -108,9 +108,12 @@ def AtomicPusher(
     with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:
         eval_predictions = json.load(f)
     reference = build_reference(
-        examples.uri, read_schema(schema.uri), eval_predictions,
-        [tuple(f) for f in json.loads(features)], problem_type,
-    )  # fmt: skip
+        examples.uri,
+        read_schema(schema.uri),
+        eval_predictions,
+        [tuple(f) for f in json.loads(features)],
+        problem_type,
+    )
     version = publish(
         files,
         path_utils.serving_model_path(model.uri),

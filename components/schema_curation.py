@@ -40,7 +40,7 @@ def add_int_domains(schema: schema_pb2.Schema, int_domains: dict[str, list[int]]
 
 
 @tfx.dsl.components.component
-def CurateSchema(
+def CurateSchema(  # noqa: N802 - TFX names components like classes
     schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
     curated_schema: tfx.dsl.components.OutputArtifact[standard_artifacts.Schema],
     int_domains: tfx.dsl.components.Parameter[str],

@@ -33,9 +33,20 @@ IMAGE = "image"
 WORDS = "words"
 # Boston Housing's 13 columns, in keras's order (the StatLib names, lower-cased).
 BOSTON_COLUMNS = (
-    "crim", "zn", "indus", "chas", "nox", "rm", "age",
-    "dis", "rad", "tax", "ptratio", "b", "lstat",
-)  # fmt: skip
+    "crim",
+    "zn",
+    "indus",
+    "chas",
+    "nox",
+    "rm",
+    "age",
+    "dis",
+    "rad",
+    "tax",
+    "ptratio",
+    "b",
+    "lstat",
+)
 
 
 @dataclasses.dataclass(frozen=True)

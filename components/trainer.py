@@ -223,9 +223,13 @@ def run_fn(fn_args) -> None:
     callbacks = pruning_callbacks(config.prune_sparsity)
     if config.protocol == "kfold":
         model, history, folds, eval_score = _k_fold(
-            build, dataset(fn_args.train_files, False), metric, config.max_epochs, batch_size,
+            build,
+            dataset(fn_args.train_files, False),
+            metric,
+            config.max_epochs,
+            batch_size,
             callbacks,
-        )  # fmt: skip
+        )
     else:
         all_training = dataset(fn_args.train_files + fn_args.eval_files, True)
         model, history, folds, eval_score = _hold_out(

@@ -48,8 +48,7 @@ _BlockDumper.add_representer(str, _represent_str)
 
 
 def _dump(document: dict) -> str:
-    return yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=100,
-                     allow_unicode=True)
+    return yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=100, allow_unicode=True)
 
 
 def prometheus_rule(alerts: dict) -> dict:
@@ -79,8 +78,10 @@ def dashboards_kustomization(names: list[str]) -> dict:
             "annotations": {"grafana_folder": "dlwp"},
         },
         "configMapGenerator": [
-            {"name": "dlwp-dashboard-" + name.removesuffix(".json").removeprefix("dlwp-"),
-             "files": [name]}
+            {
+                "name": "dlwp-dashboard-" + name.removesuffix(".json").removeprefix("dlwp-"),
+                "files": [name],
+            }
             for name in names
         ],
     }
@@ -97,7 +98,8 @@ def expected_files(repo: pathlib.Path = REPO) -> dict[pathlib.Path, bytes]:
         files[OVERLAY_DASHBOARDS / source.name] = source.read_bytes()
     kustomization = dashboards_kustomization([source.name for source in sources])
     files[OVERLAY_DASHBOARDS / "kustomization.yaml"] = (
-        HEADER.format(source=DASHBOARDS / "*.json") + _dump(kustomization)).encode()
+        HEADER.format(source=DASHBOARDS / "*.json") + _dump(kustomization)
+    ).encode()
     return files
 
 
@@ -105,8 +107,11 @@ def stale_files(repo: pathlib.Path = REPO) -> list[pathlib.Path]:
     """Generated files that are missing or differ, and files in the dashboards copy that no
     longer have a source."""
     expected = expected_files(repo)
-    stale = [path for path, content in expected.items()
-             if not (repo / path).is_file() or (repo / path).read_bytes() != content]
+    stale = [
+        path
+        for path, content in expected.items()
+        if not (repo / path).is_file() or (repo / path).read_bytes() != content
+    ]
     present = [path.relative_to(repo) for path in (repo / OVERLAY_DASHBOARDS).glob("*")]
     stale += [path for path in present if path not in expected]
     return sorted(stale)
@@ -127,8 +132,11 @@ def write(repo: pathlib.Path = REPO) -> list[pathlib.Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a generated file is out of date")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a generated file is out of date",
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_files()

@@ -142,8 +142,10 @@ def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
         json.dump(body, f)  # NaN (a missing number) is written as TF Serving reads it
-    print(f"wrote {len(body['instances'])} test examples to {output}; send them with:\n"
-          f"  curl -d @{output} localhost:8501/v1/models/{args.model}:predict")
+    print(
+        f"wrote {len(body['instances'])} test examples to {output}; send them with:\n"
+        f"  curl -d @{output} localhost:8501/v1/models/{args.model}:predict"
+    )
     return 0
 
 
@@ -168,23 +170,36 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.backend == "tfserving" and not args.tfserving_address:
         parser.error("--backend tfserving needs --tfserving-address HOST:PORT")
     if args.backend == "tfserving" and args.enable_batching:
-        parser.error("with --backend tfserving, batching is TF Serving's: pass it "
-                     "--enable_batching there")
-    for flag in ("port", "grpc_port", "max_batch_size", "num_batch_threads",
-                 "max_enqueued_batches", "max_body_bytes", "max_concurrent_requests"):
+        parser.error(
+            "with --backend tfserving, batching is TF Serving's: pass it --enable_batching there"
+        )
+    for flag in (
+        "port",
+        "grpc_port",
+        "max_batch_size",
+        "num_batch_threads",
+        "max_enqueued_batches",
+        "max_body_bytes",
+        "max_concurrent_requests",
+    ):
         if getattr(args, flag) <= 0:
             parser.error(f"--{flag.replace('_', '-')} must be positive")
-    if min(args.drift_window, args.drift_min_samples, args.drift_max_age_s,
-           args.drift_interval_s) <= 0 or args.drift_min_samples > args.drift_window:
-        parser.error("--drift-window, --drift-min-samples, --drift-max-age-s and "
-                     "--drift-interval-s must be positive, and min-samples at most the window")
+    if (
+        min(args.drift_window, args.drift_min_samples, args.drift_max_age_s, args.drift_interval_s)
+        <= 0
+        or args.drift_min_samples > args.drift_window
+    ):
+        parser.error(
+            "--drift-window, --drift-min-samples, --drift-max-age-s and "
+            "--drift-interval-s must be positive, and min-samples at most the window"
+        )
     if args.batch_timeout_micros < 0 or args.request_timeout_s <= 0 or args.poll_s <= 0:
         parser.error("--batch-timeout-micros, --request-timeout-s and --poll-s must be positive")
     if not 0 <= args.feedback_rate <= 1:
         parser.error("--feedback-rate is the fraction of examples logged: from 0 (off) to 1")
     home = _home(args.home)
-    models_dir = os.path.abspath(args.model_base) if args.model_base else os.path.join(
-        home, "serving"
+    models_dir = (
+        os.path.abspath(args.model_base) if args.model_base else os.path.join(home, "serving")
     )
     exports_dir = args.exports_dir
     if exports_dir is None:
@@ -208,15 +223,23 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             grpc_port=args.grpc_port,
             poll_s=args.poll_s,
             batching=BatchingOptions(
-                args.max_batch_size, args.batch_timeout_micros, args.max_enqueued_batches,
+                args.max_batch_size,
+                args.batch_timeout_micros,
+                args.max_enqueued_batches,
                 args.num_batch_threads,
-            ) if args.enable_batching else None,
+            )
+            if args.enable_batching
+            else None,
             limits=RestLimits(
                 args.max_body_bytes, args.max_concurrent_requests, args.request_timeout_s
             ),
             grace_s=args.grace_s,
-            drift=None if args.no_drift else DriftSettings(
-                args.drift_window, args.drift_max_age_s, args.drift_min_samples,
+            drift=None
+            if args.no_drift
+            else DriftSettings(
+                args.drift_window,
+                args.drift_max_age_s,
+                args.drift_min_samples,
                 args.drift_interval_s,
             ),
             backend=args.backend,
@@ -243,9 +266,12 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
     parser.add_argument(
-        "--prune", type=float, default=0.0, metavar="SPARSITY",
+        "--prune",
+        type=float,
+        default=0.0,
+        metavar="SPARSITY",
         help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
-    )  # fmt: skip
+    )
     parser.add_argument("--no-cache", action="store_true", help="rerun every step")
 
 
@@ -256,8 +282,10 @@ def _check_training_flags(args: argparse.Namespace, parser: argparse.ArgumentPar
     if args.tune_trials < 1:
         parser.error("--tune-trials must be at least 1")
     if not 0 <= args.prune < 1:
-        parser.error("--prune is the fraction of weights set to zero: from 0 up to, not "
-                     "including, 1 (e.g. 0.5 or 0.8)")
+        parser.error(
+            "--prune is the fraction of weights set to zero: from 0 up to, not "
+            "including, 1 (e.g. 0.5 or 0.8)"
+        )
     if args.epochs < 0:
         parser.error("--epochs must be positive (0 means the book's maximum)")
 
@@ -283,8 +311,10 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.tpu_type and not args.tpu_topology:
         parser.error("--tpu-type needs --tpu-topology")
     if not args.pipeline_root:
-        parser.error("--pipeline-root is needed: the object storage where the steps share their "
-                     "artifacts, e.g. gs://BUCKET/dlwp")
+        parser.error(
+            "--pipeline-root is needed: the object storage where the steps share their "
+            "artifacts, e.g. gs://BUCKET/dlwp"
+        )
     _check_training_flags(args, parser)
     home = _home(args.home)
     log_path = log_path_for(home, f"compile-{args.dataset}")
@@ -322,8 +352,9 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         output = _local_or_remote(args.output)
         write_json(output, job)
         steps = job["pipelineSpec"]["root"]["dag"]["tasks"]
-        terminal.write(f"wrote {output}: {len(steps)} steps for {args.target}, image "
-                       f"{settings.image}\n")
+        terminal.write(
+            f"wrote {output}: {len(steps)} steps for {args.target}, image {settings.image}\n"
+        )
     return 0
 
 
@@ -333,13 +364,15 @@ def _k8s_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pipelines import k8s_job
 
     _book_task(args.dataset)  # the Job runs only the book's datasets
-    job = k8s_job.pipeline_job(k8s_job.JobSettings(
-        dataset=args.dataset,
-        image=args.image,
-        namespace=args.namespace,
-        gpus=args.gpus,
-        run_args=k8s_job.run_args_from(args.run_args),
-    ))  # fmt: skip
+    job = k8s_job.pipeline_job(
+        k8s_job.JobSettings(
+            dataset=args.dataset,
+            image=args.image,
+            namespace=args.namespace,
+            gpus=args.gpus,
+            run_args=k8s_job.run_args_from(args.run_args),
+        )
+    )
     if args.dry_run:
         print(yaml.safe_dump(job, sort_keys=False), end="")
         return 0
@@ -383,16 +416,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(run)
     run.add_argument("--tpu", help="train on this TPU (default $TPU_NAME)")
     run.add_argument(
-        "--extra-data", metavar="DIR",
+        "--extra-data",
+        metavar="DIR",
         help="labelled feedback: the tf.Examples of DIR's *.tfrecord[.gz] files join train",
-    )  # fmt: skip
+    )
 
     compile_ = commands.add_parser(
         "compile", help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines"
     )
     compile_.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
-    compile_.add_argument("--target", choices=("kubeflow",), default="kubeflow",
-                          help="kubeflow: a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex")
+    compile_.add_argument(
+        "--target",
+        choices=("kubeflow",),
+        default="kubeflow",
+        help="kubeflow: a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex",
+    )
     compile_.add_argument("--output", required=True, help="the PipelineJob JSON (path or gs://)")
     compile_.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image every step runs")
     compile_.add_argument("--trainer-image", help="another image for the Trainer (the GPU image)")
@@ -403,14 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="keras's dataset files in the container (/var/lib/dlwp/datasets)"
     )
     compile_.add_argument(
-        "--beam-runner", default="DirectRunner",
+        "--beam-runner",
+        default="DirectRunner",
         choices=("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"),
         help="where the data steps run (DirectRunner: in the step's own container)",
-    )  # fmt: skip
+    )
     compile_.add_argument(
-        "--beam-arg", action="append", default=[], metavar="--NAME=VALUE",
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="--NAME=VALUE",
         help="a Beam option, repeatable: --beam-arg=--project=P --beam-arg=--region=R",
-    )  # fmt: skip
+    )
     compile_.add_argument("--beam-image", help="the Beam workers' image (Dockerfile target beam)")
     compile_.add_argument("--gpus", type=int, default=0, help="GPUs for the Trainer")
     compile_.add_argument(
@@ -424,9 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     k8s = commands.add_parser("k8s", help="run the workflow as a Kubernetes Job (no Kubeflow)")
     k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True)
     k8s_run = k8s_commands.add_parser(
-        "run", help="create a Job that runs `dlwp run DATASET` in the cluster",
+        "run",
+        help="create a Job that runs `dlwp run DATASET` in the cluster",
         epilog="Flags after -- go to the Job's `dlwp run`: dlwp k8s run mnist -- --epochs 5",
-    )  # fmt: skip
+    )
     k8s_run.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
     k8s_run.add_argument("--namespace", default="dlwp", help="where k8s/base is applied")
     k8s_run.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image (GPU: -gpu)")
@@ -474,18 +517,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--request-timeout-s", type=float, default=30.0, help="504 after this")
     serve.add_argument("--grace-s", type=float, default=20.0, help="drain time on SIGTERM")
     serve.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
-    serve.add_argument("--drift-window", type=int, default=500,
-                       help="examples in the drift window, per model version")
-    serve.add_argument("--drift-max-age-s", type=float, default=3600.0,
-                       help="drop examples older than this from the drift window")
-    serve.add_argument("--drift-min-samples", type=int, default=100,
-                       help="drift series appear once the window has this many examples")
-    serve.add_argument("--drift-interval-s", type=float, default=5.0,
-                       help="seconds between drift measurements")
     serve.add_argument(
-        "--feedback-rate", type=float, default=0.0, metavar="R",
+        "--drift-window",
+        type=int,
+        default=500,
+        help="examples in the drift window, per model version",
+    )
+    serve.add_argument(
+        "--drift-max-age-s",
+        type=float,
+        default=3600.0,
+        help="drop examples older than this from the drift window",
+    )
+    serve.add_argument(
+        "--drift-min-samples",
+        type=int,
+        default=100,
+        help="drift series appear once the window has this many examples",
+    )
+    serve.add_argument(
+        "--drift-interval-s", type=float, default=5.0, help="seconds between drift measurements"
+    )
+    serve.add_argument(
+        "--feedback-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
         help="log this fraction of examples for labelling (0: off, the default; see --extra-data)",
-    )  # fmt: skip
+    )
     serve.add_argument(
         "--feedback-dir", metavar="DIR", help="where the feedback goes (default <home>/feedback)"
     )
@@ -494,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--exports-dir",
         help="TF.js exports for the demo page at /demo/ (default <home>/exports; none with "
-             "--model-base or --model-config-file)",
+        "--model-base or --model-config-file)",
     )
     return parser
 
@@ -506,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `dlwp k8s run DATASET [flags] -- --epochs 5`: what follows `--` is for the Job's `dlwp run`.
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
-    run_args = argv[split + 1:]
+    run_args = argv[split + 1 :]
     if run_args:
         if args.command != "k8s":
             parser.error("only `dlwp k8s run` takes flags after --")

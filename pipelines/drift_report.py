@@ -21,11 +21,13 @@ class DriftUnavailableError(DlwpError):
 def fetch_drift(url: str, model: str) -> dict:
     """{version: measurements} from the server at `url`."""
     try:
-        response = httpx.get(f"{url.rstrip('/')}/monitoring/drift", params={"model": model},
-                             timeout=10)  # fmt: skip
+        response = httpx.get(
+            f"{url.rstrip('/')}/monitoring/drift", params={"model": model}, timeout=10
+        )
     except httpx.HTTPError as error:
-        raise DriftUnavailableError(f"no dlwp serve answers at {url} ({error}); start it with "
-                                    "`dlwp serve` or pass --url") from error  # fmt: skip
+        raise DriftUnavailableError(
+            f"no dlwp serve answers at {url} ({error}); start it with `dlwp serve` or pass --url"
+        ) from error
     if response.status_code != 200:
         raise DriftUnavailableError(f"{url}: {response.json().get('error', response.text)}")
     return response.json()[model]
@@ -33,8 +35,10 @@ def fetch_drift(url: str, model: str) -> dict:
 
 def table(model: str, versions: dict) -> list[str]:
     """The drift table, one line per version and series."""
-    lines = [f"{'version':<8}{'series':<24}{'measure':<16}{'distance':>10}{'threshold':>11}"
-             f"{'samples':>9}  drifted"]  # fmt: skip
+    lines = [
+        f"{'version':<8}{'series':<24}{'measure':<16}{'distance':>10}{'threshold':>11}"
+        f"{'samples':>9}  drifted"
+    ]
     for version, status in sorted(versions.items(), key=lambda item: int(item[0])):
         rows = dict(status["features"])
         if status["prediction"]:
@@ -68,8 +72,10 @@ def plot(model: str, version: str, name: str, row: dict, folder: str) -> str:
     axes.bar(x + 0.2, row["recent"][: len(labels)], 0.4, label=f"recent ({row['samples']})")
     axes.set_xticks(x, labels, rotation=45, ha="right")
     axes.set_ylabel("fraction of examples")
-    axes.set_title(f"{model} v{version} {name}: {row['measure']} {row['distance']:.3f} "
-                   f"(threshold {row['threshold']:.3f})")  # fmt: skip
+    axes.set_title(
+        f"{model} v{version} {name}: {row['measure']} {row['distance']:.3f} "
+        f"(threshold {row['threshold']:.3f})"
+    )
     axes.legend()
     figure.tight_layout()
     os.makedirs(folder, exist_ok=True)
@@ -86,6 +92,7 @@ def drifted_plots(model: str, versions: dict, folder: str) -> list[str]:
         rows = dict(status["features"])
         if status["prediction"]:
             rows["predictions"] = status["prediction"]
-        paths += [plot(model, version, name, row, folder)
-                  for name, row in rows.items() if row["drifted"]]  # fmt: skip
+        paths += [
+            plot(model, version, name, row, folder) for name, row in rows.items() if row["drifted"]
+        ]
     return paths

@@ -1,9 +1,9 @@
 """Every call dlwp makes to a Kubernetes API server, through the official `kubernetes` client.
 
-    api = connect()                      # in-cluster config, else kubeconfig
-    check_prerequisites(api, job)        # the claim and service account of k8s/base
-    create_job(api, job)
-    code = follow_job(api, job, out)     # streams the pod's log, returns its exit code
+api = connect()                      # in-cluster config, else kubeconfig
+check_prerequisites(api, job)        # the claim and service account of k8s/base
+create_job(api, job)
+code = follow_job(api, job, out)     # streams the pod's log, returns its exit code
 """
 
 import dataclasses
@@ -63,10 +63,15 @@ def check_prerequisites(api: KubernetesApi, job: dict[str, Any]) -> None:
 
     namespace = job["metadata"]["namespace"]
     pod = job["spec"]["template"]["spec"]
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
-              if "persistentVolumeClaim" in v]  # fmt: skip
-    wanted = [("persistentvolumeclaim", c, api.core.read_namespaced_persistent_volume_claim)
-              for c in claims]  # fmt: skip
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    wanted = [
+        ("persistentvolumeclaim", c, api.core.read_namespaced_persistent_volume_claim)
+        for c in claims
+    ]
     wanted.append(
         ("serviceaccount", pod["serviceAccountName"], api.core.read_namespaced_service_account)
     )
@@ -122,16 +127,24 @@ def _wait_for_pod(api: KubernetesApi, namespace: str, name: str, out: TextIO):
             return pod
         reason = "waiting for the Job's pod"
         if pod is not None:
-            waiting = [s.state.waiting for s in pod.status.container_statuses or []
-                       if s.state and s.state.waiting]  # fmt: skip
+            waiting = [
+                s.state.waiting
+                for s in pod.status.container_statuses or []
+                if s.state and s.state.waiting
+            ]
             conditions = [c for c in pod.status.conditions or [] if c.status == "False"]
             if waiting:
                 reason = f"pod {pod.metadata.name}: {waiting[0].reason} {waiting[0].message or ''}"
             elif conditions:
-                reason = f"pod {pod.metadata.name}: {conditions[0].reason} " \
-                         f"{conditions[0].message or ''}"
-            if waiting and waiting[0].reason in ("ErrImagePull", "ImagePullBackOff",
-                                                  "InvalidImageName", "CreateContainerConfigError"):
+                reason = (
+                    f"pod {pod.metadata.name}: {conditions[0].reason} {conditions[0].message or ''}"
+                )
+            if waiting and waiting[0].reason in (
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "InvalidImageName",
+                "CreateContainerConfigError",
+            ):
                 raise ClusterError(f"job {name} cannot start: {reason.strip()}")
         if reason != said:
             out.write(reason.strip() + "\n")

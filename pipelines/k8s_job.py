@@ -103,8 +103,13 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
                 "image": settings.image,
                 "imagePullPolicy": "Always",  # a re-pushed tag is run, not a stale copy
                 "args": [
-                    "run", settings.dataset, "--home", CONTAINER_HOME,
-                    "--data-dir", f"{CONTAINER_HOME}/datasets", *settings.run_args,
+                    "run",
+                    settings.dataset,
+                    "--home",
+                    CONTAINER_HOME,
+                    "--data-dir",
+                    f"{CONTAINER_HOME}/datasets",
+                    *settings.run_args,
                 ],
                 "resources": {
                     "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
@@ -128,7 +133,7 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
             {"name": "tmp", "emptyDir": {"sizeLimit": "8Gi"}},
             {"name": "user-home", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
-    }  # fmt: skip
+    }
     if settings.gpus:
         pod_spec["tolerations"] = [
             {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}

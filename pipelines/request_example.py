@@ -33,8 +33,9 @@ def _value(feature: tf.train.Feature, dtype: int, per_example_dims: int):
         values = [v.decode("utf-8", "replace") for v in values]
         missing = ""
     else:
-        missing = math.nan if dtype in (tf.float32.as_datatype_enum,
-                                        tf.float64.as_datatype_enum) else 0
+        missing = (
+            math.nan if dtype in (tf.float32.as_datatype_enum, tf.float64.as_datatype_enum) else 0
+        )
     if per_example_dims == 0:
         return values[0] if values else missing
     return values or [missing]
@@ -54,9 +55,9 @@ def predict_body(home: str, model: str, count: int = 3) -> dict:
             f"no pushed model or test split for {model!r} under {home}; run `dlwp run {model}` "
             "first"
         )
-    signature = loader_impl.parse_saved_model(version).meta_graphs[0].signature_def[
-        "serving_default"
-    ]
+    signature = (
+        loader_impl.parse_saved_model(version).meta_graphs[0].signature_def["serving_default"]
+    )
     files = tf.io.gfile.glob(posixpath.join(run, "Split-test", "*"))
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
     instances = []

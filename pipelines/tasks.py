@@ -83,9 +83,17 @@ class TaskSpec:
 
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _image_task(name: str, description: str, class_names: tuple[str, ...]) -> TaskSpec:
@@ -132,11 +140,13 @@ BOOK_TASKS = {
     task.name: task
     for task in (
         _image_task(
-            "mnist", "handwritten digits, 28x28 grayscale, 10 classes (book ch. 2)",
+            "mnist",
+            "handwritten digits, 28x28 grayscale, 10 classes (book ch. 2)",
             tuple(str(digit) for digit in range(10)),
         ),
         _image_task(
-            "fashion_mnist", "clothing images, 28x28 grayscale, 10 classes",
+            "fashion_mnist",
+            "clothing images, 28x28 grayscale, 10 classes",
             FASHION_MNIST_CLASSES,
         ),
         _word_index_task(

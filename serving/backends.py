@@ -103,7 +103,8 @@ class InProcessBackend:
             BatchScheduler(
                 batching, on_batch=lambda key, size: metrics.batch_size.labels(key[0]).observe(size)
             )
-            if batching else None
+            if batching
+            else None
         )
 
     def resolve(self, model: str, version: int | None, label: str | None) -> _LocalTarget:
@@ -171,8 +172,9 @@ class TFServingBackend:
     per model / version / label, so a request costs one Predict call.
     """
 
-    def __init__(self, address: str, timeout_s: float = 30.0, metadata_ttl_s: float = 2.0,
-                 threads: int = 16):
+    def __init__(
+        self, address: str, timeout_s: float = 30.0, metadata_ttl_s: float = 2.0, threads: int = 16
+    ):
         self.address, self.timeout_s, self._ttl_s = address, timeout_s, metadata_ttl_s
         self._channel = grpc.insecure_channel(
             address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
@@ -225,4 +227,3 @@ class TFServingBackend:
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self._channel.close()
-

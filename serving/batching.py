@@ -113,8 +113,10 @@ class BatchScheduler:
         timeout_s = self.options.batch_timeout_micros / 1e6
         now = time.monotonic()
         ready = [
-            (key, queue) for key, queue in self._queues.items()
-            if queue.tasks and (
+            (key, queue)
+            for key, queue in self._queues.items()
+            if queue.tasks
+            and (
                 queue.size >= self.options.max_batch_size
                 or now - queue.tasks[0].enqueued_s >= timeout_s
                 or self._stopped
@@ -171,14 +173,14 @@ class BatchScheduler:
                         f"output '{name}' has no batch dimension of {total}; this signature "
                         "cannot be batched (serve it with batching off)"
                     )
-        except Exception as error:  # the batch's failure is each of its requests' failure
+        except Exception as error:  # noqa: BLE001 - the batch's failure is each request's
             for task in tasks:
                 task.future.set_exception(error)
             return
         self._on_batch(key[0], sum(sizes))
         start = 0
         for task in tasks:
-            task.future.set_result({k: v[start:start + task.size] for k, v in outputs.items()})
+            task.future.set_result({k: v[start : start + task.size] for k, v in outputs.items()})
             start += task.size
 
 

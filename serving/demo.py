@@ -55,9 +55,15 @@ def demo_routes(web_dir: str = "", exports_dir: str = "") -> list[BaseRoute]:
     if os.path.isdir(page_dir):
         routes.append(Mount("/demo", StaticFiles(directory=page_dir, html=True)))
     else:
-        routes.append(Route("/demo/{path:path}", _missing(
-            f"the demo page is not installed ({page_dir}); set DLWP_WEB_DIR to the web folder"
-        )))
+        routes.append(
+            Route(
+                "/demo/{path:path}",
+                _missing(
+                    f"the demo page is not installed ({page_dir}); "
+                    "set DLWP_WEB_DIR to the web folder"
+                ),
+            )
+        )
     if exports_dir:
         routes.append(Mount("/exports", _ExportFiles(directory=exports_dir, check_dir=False)))
     return routes

@@ -66,16 +66,20 @@ class Distribution:
             values = values.astype(object)
         categories, counts = np.unique(values, return_counts=True)
         return cls(
-            L_INFINITY, counts / max(1, counts.sum()), categories=tuple(categories.tolist()),
-            values=values, _strings=strings,
-        )  # fmt: skip
+            L_INFINITY,
+            counts / max(1, counts.sum()),
+            categories=tuple(categories.tolist()),
+            values=values,
+            _strings=strings,
+        )
 
     def histogram(self, values: np.ndarray) -> np.ndarray:
         """The frequencies of `values` over this distribution's bins or categories (unseen
         categories are left out here; `distance` counts them)."""
         if self.measure == JENSEN_SHANNON:
-            counts = np.bincount(np.searchsorted(self.edges, values, side="right"),
-                                 minlength=len(self.edges) + 1)  # fmt: skip
+            counts = np.bincount(
+                np.searchsorted(self.edges, values, side="right"), minlength=len(self.edges) + 1
+            )
         elif not self.categories:
             counts = np.zeros(0)
         else:  # categories are sorted (np.unique): search, then keep the exact matches

@@ -53,18 +53,23 @@ class VersionReference:
 
     def __init__(self, content: dict):
         self.problem_type = content["problem_type"]
-        self.features = {name: (f["kind"], f.get("domain")) for name, f in
-                         content["features"].items()}  # fmt: skip
+        self.features = {
+            name: (f["kind"], f.get("domain")) for name, f in content["features"].items()
+        }
         self.series: dict[str, tuple[str, str, Distribution]] = {}
         for name, feature in content["features"].items():
             for summary, values in feature["series"].items():
                 numeric = feature["kind"] != "categorical"
-                distribution = (Distribution.numeric(values) if numeric
-                                else Distribution.categorical(values))  # fmt: skip
+                distribution = (
+                    Distribution.numeric(values) if numeric else Distribution.categorical(values)
+                )
                 self.series[ref.series_name(name, summary)] = (name, summary, distribution)
         predictions = content["predictions"]
-        self.prediction = (Distribution.numeric(predictions) if self.problem_type == "regression"
-                           else Distribution.categorical(predictions))  # fmt: skip
+        self.prediction = (
+            Distribution.numeric(predictions)
+            if self.problem_type == "regression"
+            else Distribution.categorical(predictions)
+        )
 
 
 class _Window:
@@ -125,30 +130,62 @@ class DriftMonitor:
         self._windows: dict[tuple[str, int], tuple[_Window, _Window]] = {}
         self._snapshot: dict = {}
         labels = ("model", "version", "feature", "measure")
-        self.feature_drift = Gauge("dlwp_feature_drift", "Distance of the recent window of a "
-                                   "feature to its training reference", labels, registry=registry)
-        self.feature_threshold = Gauge("dlwp_feature_drift_threshold", "Drift threshold of the "
-                                       "feature at the window's size", labels, registry=registry)
+        self.feature_drift = Gauge(
+            "dlwp_feature_drift",
+            "Distance of the recent window of a feature to its training reference",
+            labels,
+            registry=registry,
+        )
+        self.feature_threshold = Gauge(
+            "dlwp_feature_drift_threshold",
+            "Drift threshold of the feature at the window's size",
+            labels,
+            registry=registry,
+        )
         labels = ("model", "version", "measure")
-        self.prediction_drift = Gauge("dlwp_prediction_drift", "Distance of the recent "
-                                      "predictions to the eval set's", labels, registry=registry)
-        self.prediction_threshold = Gauge("dlwp_prediction_drift_threshold", "Drift threshold of "
-                                          "the predictions", labels, registry=registry)
-        self.window_samples = Gauge("dlwp_drift_window_samples", "Examples in the drift window",
-                                    ("model", "version"), registry=registry)
-        self.anomalies = Counter("dlwp_schema_anomalies", "Request values that break the "
-                                 "training schema", ("model", "version", "feature", "kind"),
-                                 registry=registry)
-        self.dropped = Counter("dlwp_drift_dropped", "Model calls the drift monitor skipped "
-                               "because its queue was full", registry=registry)
+        self.prediction_drift = Gauge(
+            "dlwp_prediction_drift",
+            "Distance of the recent predictions to the eval set's",
+            labels,
+            registry=registry,
+        )
+        self.prediction_threshold = Gauge(
+            "dlwp_prediction_drift_threshold",
+            "Drift threshold of the predictions",
+            labels,
+            registry=registry,
+        )
+        self.window_samples = Gauge(
+            "dlwp_drift_window_samples",
+            "Examples in the drift window",
+            ("model", "version"),
+            registry=registry,
+        )
+        self.anomalies = Counter(
+            "dlwp_schema_anomalies",
+            "Request values that break the training schema",
+            ("model", "version", "feature", "kind"),
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "dlwp_drift_dropped",
+            "Model calls the drift monitor skipped because its queue was full",
+            registry=registry,
+        )
         self._published: dict[tuple[str, int], set] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="drift", daemon=True)
         self._thread.start()
 
     # The request path: hand over and return.
-    def observe(self, model: str, version: int, signature_name: str,
-                inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
+    def observe(
+        self,
+        model: str,
+        version: int,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+    ) -> None:
         if len(self._calls) >= self.settings.queue_size:
             self.dropped.inc()
             return
@@ -205,8 +242,12 @@ class DriftMonitor:
             folder = self._version_dir(model, version)
             content = ref.read_reference(folder) if folder else None
             if content is None:
-                log.info("drift: %s version %d has no %s; not monitored", model, version,
-                         ref.REFERENCE_FILE)
+                log.info(
+                    "drift: %s version %d has no %s; not monitored",
+                    model,
+                    version,
+                    ref.REFERENCE_FILE,
+                )
             self._references[key] = VersionReference(content) if content else None
         return self._references[key]
 
@@ -242,8 +283,10 @@ class DriftMonitor:
                 predictions.add(now, {"predictions": np.concatenate(classes)})
 
     def _count_anomalies(self, model, version, name, kind, domain, values) -> None:
-        for anomaly, mask in (("missing", ref.missing_mask(kind, values)),
-                              ("out_of_domain", ref.out_of_domain(kind, values, domain))):
+        for anomaly, mask in (
+            ("missing", ref.missing_mask(kind, values)),
+            ("out_of_domain", ref.out_of_domain(kind, values, domain)),
+        ):
             count = int(np.sum(mask)) if mask is not None else 0
             if count:
                 self.anomalies.labels(model, str(version), name, anomaly).inc(count)
@@ -255,8 +298,7 @@ class DriftMonitor:
         for (model, version), windows in list(self._windows.items()):
             for window in windows:
                 window.trim(now, self.settings.window_size, self.settings.max_age_s)
-            published = self._publish(model, version, *windows,
-                                      self._references[(model, version)])  # fmt: skip
+            published = self._publish(model, version, *windows, self._references[(model, version)])
             if published is None:
                 del self._windows[(model, version)]
             else:
@@ -274,14 +316,18 @@ class DriftMonitor:
             "distance": distance,
             "threshold": threshold,
             "drifted": distance > threshold,
-            "bins": (distribution.edges.tolist() if distribution.edges is not None
-                     else [str(c) for c in distribution.categories]),
+            "bins": (
+                distribution.edges.tolist()
+                if distribution.edges is not None
+                else [str(c) for c in distribution.categories]
+            ),
             "reference": distribution.probabilities.tolist(),
             "recent": recent.tolist(),
-        }  # fmt: skip
+        }
 
-    def _publish(self, model: str, version: int, features: _Window, predicted: _Window,
-                 reference) -> dict | None:
+    def _publish(
+        self, model: str, version: int, features: _Window, predicted: _Window, reference
+    ) -> dict | None:
         """Sets the gauges of one version; None once its windows are empty."""
         key, v = (model, version), str(version)
         before = self._published.get(key, set())

@@ -39,8 +39,10 @@ def feature_series(kind: str, values: np.ndarray, domain: dict | None = None) ->
     values = np.asarray(values)
     if kind == "image":
         pixels = values.reshape(len(values), -1).astype(np.float64)
-        return {"mean_intensity": pixels.mean(axis=1) / 255.0,
-                "ink_fraction": (pixels > 0).mean(axis=1)}  # fmt: skip
+        return {
+            "mean_intensity": pixels.mean(axis=1) / 255.0,
+            "ink_fraction": (pixels > 0).mean(axis=1),
+        }
     if kind == "sequence":
         words = values.reshape(len(values), -1)
         present = words != 0
@@ -49,9 +51,12 @@ def feature_series(kind: str, values: np.ndarray, domain: dict | None = None) ->
         oov = words == OOV_INDEX
         if vocabulary is not None:
             oov = oov | (words > vocabulary)
-        return {"length": length.astype(np.float64),
-                "oov_rate": np.where(length > 0, (oov & present).sum(axis=1) /
-                                     np.maximum(length, 1), 0.0)}  # fmt: skip
+        return {
+            "length": length.astype(np.float64),
+            "oov_rate": np.where(
+                length > 0, (oov & present).sum(axis=1) / np.maximum(length, 1), 0.0
+            ),
+        }
     if kind == "numeric":
         return {"value": values.reshape(-1).astype(np.float64)}
     return {"value": np.array([_text(v) for v in values.reshape(-1)], dtype=object)}

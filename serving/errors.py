@@ -91,8 +91,14 @@ class Unimplemented(ServingError):
 
 _BY_GRPC_CODE = {
     cls.grpc_code: cls
-    for cls in (InvalidArgument, NotFound, ResourceExhausted, DeadlineExceeded, Unavailable,
-                Unimplemented)
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        ResourceExhausted,
+        DeadlineExceeded,
+        Unavailable,
+        Unimplemented,
+    )
 }
 
 
@@ -122,8 +128,10 @@ _TF_BOILERPLATE = ("Graph execution error", "Detected at node", "<stack traces u
 def _tf_message(message: str) -> str:
     """The informative lines of a TF runtime error, with a hint for a common JSON mistake."""
     lines = [
-        line.strip() for line in message.splitlines()
-        if line.strip() and not line.strip().startswith(_TF_BOILERPLATE)
+        line.strip()
+        for line in message.splitlines()
+        if line.strip()
+        and not line.strip().startswith(_TF_BOILERPLATE)
         and not line.strip().startswith("[[")
     ]
     text = " ".join(lines) or message

@@ -34,8 +34,7 @@ def _feature(name: str, value: Any) -> feature_pb2.Feature:
         feature.bytes_list.value.extend(_bytes(name, v) for v in values)
     else:
         raise InvalidArgument(
-            f"feature '{name}' must be numbers or strings (one type per feature), "
-            f"got {echo(value)}"
+            f"feature '{name}' must be numbers or strings (one type per feature), got {echo(value)}"
         )
     return feature
 

@@ -190,11 +190,12 @@ class FeedbackLogger:
         }
         for row in chosen:
             sampled = _Sampled(
-                model, version,
+                model,
+                version,
                 {name: np.array(value[row]) for name, value in inputs.items()},
                 {name: np.array(value[row]) for name, value in batched_outputs.items()},
                 logged_at_ms,
-            )  # fmt: skip
+            )
             try:
                 self._queue.put_nowait(sampled)
             except queue.Full:

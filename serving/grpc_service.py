@@ -91,7 +91,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             if unknown:
                 raise InvalidArgument(
                     f"output_filter names unknown output(s) {', '.join(unknown)}; signature "
-                    f"\"{name}\" has {', '.join(signature.outputs)}"
+                    f'"{name}" has {", ".join(signature.outputs)}'
                 )
             outputs = self._wait(target, name, inputs, context)
             response = predict_pb2.PredictResponse()
@@ -114,8 +114,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return self._answer(api, request.model_spec, context, answer)
 
     def Classify(self, request: classification_pb2.ClassificationRequest, context):  # noqa: N802
-        name, outputs, count, target = self._examples("classify", request, context,
-                                                      CLASSIFY_METHOD)
+        name, outputs, count, target = self._examples("classify", request, context, CLASSIFY_METHOD)
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, target, name)
         for pairs in classifications(outputs, count):
@@ -170,12 +169,19 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
         context.abort(error.grpc_code, error.message)
 
 
-def grpc_server(backend: Backend, metrics: ServingMetrics, address: str, timeout_s: float,
-                max_concurrent_rpcs: int, max_message_bytes: int) -> grpc.Server:
+def grpc_server(
+    backend: Backend,
+    metrics: ServingMetrics,
+    address: str,
+    timeout_s: float,
+    max_concurrent_rpcs: int,
+    max_message_bytes: int,
+) -> grpc.Server:
     """A started gRPC server on `address` (host:port) serving both services."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max(8, min(max_concurrent_rpcs, 64)),
-                                   thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(
+            max_workers=max(8, min(max_concurrent_rpcs, 64)), thread_name_prefix="grpc"
+        ),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -142,18 +142,19 @@ class ModelManager:
             self._load_version(source.name, version, path, files)
         with self._lock:
             gone = {
-                v for v, e in versions.items()
+                v
+                for v, e in versions.items()
                 if v not in wanted and e.state in (_State.AVAILABLE, _State.LOADING)
             }
             # A version that keeps serving because its successor failed stays while it is the
             # only one available: "the previous version keeps serving".
             available_wanted = [
-                v for v in wanted
-                if versions.get(v) and versions[v].state == _State.AVAILABLE
+                v for v in wanted if versions.get(v) and versions[v].state == _State.AVAILABLE
             ]
             if not available_wanted:
                 on_disk_gone = {
-                    v for v in gone
+                    v
+                    for v in gone
                     if not tf.io.gfile.isdir(posixpath.join(source.base_path, str(v)))
                 }
                 gone = on_disk_gone
@@ -173,8 +174,12 @@ class ModelManager:
             with self._lock:
                 entry.state, entry.error = _State.END, _first_lines(str(error))
             self._metrics.load_failures.labels(model).inc()
-            log.error("refused %s version %d (the previous version keeps serving): %s",
-                      model, version, entry.error)
+            log.error(
+                "refused %s version %d (the previous version keeps serving): %s",
+                model,
+                version,
+                entry.error,
+            )
             log.debug("refused %s version %d: %s", model, version, error)
             return
         _settle_heap()
@@ -245,9 +250,7 @@ class ModelManager:
                     f"{', '.join(sorted(labels)) or 'no labels'})"
                 )
             version = labels[label]
-        available = {
-            v: e for v, e in (versions or {}).items() if e.state == _State.AVAILABLE
-        }
+        available = {v: e for v, e in (versions or {}).items() if e.state == _State.AVAILABLE}
         if version is None:
             if not available:
                 raise NotFound(f"Servable not found for request: Latest({model})")

@@ -14,7 +14,20 @@ UNKNOWN_MODEL = "_unknown"
 API_NAMES = ("predict", "classify", "regress", "metadata", "status")
 
 _LATENCY_BUCKETS_S = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -25,27 +38,40 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         self.request_count = Counter(
-            "dlwp_request_count", "Requests answered, by model, version, api, protocol and code.",
-            ["model", "version", "api", "protocol", "code"], registry=self.registry,
+            "dlwp_request_count",
+            "Requests answered, by model, version, api, protocol and code.",
+            ["model", "version", "api", "protocol", "code"],
+            registry=self.registry,
         )
         self.request_latency = Histogram(
-            "dlwp_request_latency_seconds", "Time from receiving a request to answering it.",
-            ["model", "api", "protocol"], buckets=_LATENCY_BUCKETS_S, registry=self.registry,
+            "dlwp_request_latency_seconds",
+            "Time from receiving a request to answering it.",
+            ["model", "api", "protocol"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
         )
         self.batch_size = Histogram(
-            "dlwp_batch_size", "Examples per model call when server-side batching is on.",
-            ["model"], buckets=_BATCH_BUCKETS, registry=self.registry,
+            "dlwp_batch_size",
+            "Examples per model call when server-side batching is on.",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
         )
         self.versions_loaded = Gauge(
-            "dlwp_model_versions_loaded", "Versions of a model loaded and serving.",
-            ["model"], registry=self.registry,
+            "dlwp_model_versions_loaded",
+            "Versions of a model loaded and serving.",
+            ["model"],
+            registry=self.registry,
         )
         self.load_failures = Counter(
-            "dlwp_model_load_failures", "Versions refused because they failed to load or warm up.",
-            ["model"], registry=self.registry,
+            "dlwp_model_load_failures",
+            "Versions refused because they failed to load or warm up.",
+            ["model"],
+            registry=self.registry,
         )
         self.requests_in_flight = Gauge(
-            "dlwp_requests_in_flight", "Model requests being answered now.",
+            "dlwp_requests_in_flight",
+            "Model requests being answered now.",
             registry=self.registry,
         )
 
@@ -71,8 +97,14 @@ class RequestObservation:
             seen.version = str(target.version)
     """
 
-    def __init__(self, metrics: ServingMetrics, api: str, protocol: str, model: str,
-                 is_served: Callable[[str], bool]):
+    def __init__(
+        self,
+        metrics: ServingMetrics,
+        api: str,
+        protocol: str,
+        model: str,
+        is_served: Callable[[str], bool],
+    ):
         self._metrics, self._api, self._protocol = metrics, api, protocol
         self._model, self._is_served = model, is_served
         self.version, self.code = "", "OK"
@@ -88,6 +120,10 @@ class RequestObservation:
             self.code = getattr(getattr(error, "grpc_code", None), "name", "INTERNAL")
         model = self._model if self._is_served(self._model) else UNKNOWN_MODEL
         self._metrics.observe_request(
-            model, self.version if model != UNKNOWN_MODEL else "", self._api, self._protocol,
-            self.code, time.perf_counter() - self._start,
+            model,
+            self.version if model != UNKNOWN_MODEL else "",
+            self._api,
+            self._protocol,
+            self.code,
+            time.perf_counter() - self._start,
         )

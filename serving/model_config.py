@@ -62,7 +62,7 @@ def wanted_versions(source: ModelSource, on_disk: list[int]) -> list[int]:
         return list(on_disk)
     if source.policy == "specific":
         return [v for v in on_disk if v in source.versions]
-    return list(on_disk)[-source.latest_n:]
+    return list(on_disk)[-source.latest_n :]
 
 
 def sources_in_folder(models_dir: str) -> list[ModelSource]:

@@ -101,9 +101,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
 class RestApi:
     """The request handlers; `app()` builds the ASGI application."""
 
-    def __init__(self, backend: Backend, metrics: ServingMetrics, limits: RestLimits,
-                 state: ServerState, resolve_blocks: bool = False, web_dir: str = "",
-                 exports_dir: str = "", drift=None):
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: ServingMetrics,
+        limits: RestLimits,
+        state: ServerState,
+        resolve_blocks: bool = False,
+        web_dir: str = "",
+        exports_dir: str = "",
+        drift=None,
+    ):
         self.backend, self.metrics, self.limits, self.state = backend, metrics, limits, state
         # A gateway resolves over the network: keep that off the event loop.
         self._resolve_blocks = resolve_blocks
@@ -112,16 +120,19 @@ class RestApi:
 
     def app(self) -> Starlette:
         """The Starlette app with every route."""
-        return Starlette(routes=[
-            Route("/v1/models/{path:path}", self.models, methods=["GET", "POST"]),
-            Route("/metrics", self.prometheus, methods=["GET"]),
-            Route("/monitoring/prometheus/metrics", self.prometheus, methods=["GET"]),
-            Route("/healthz", self.liveness, methods=["GET"]),
-            Route("/readyz", self.readiness, methods=["GET"]),
-            Route("/v1/openapi.json", self.openapi, methods=["GET"]),
-            Route("/monitoring/drift", self.drift_status, methods=["GET"]),
-            *demo_routes(self.web_dir, self.exports_dir),
-        ], exception_handlers={404: self._not_found, 405: self._not_allowed})
+        return Starlette(
+            routes=[
+                Route("/v1/models/{path:path}", self.models, methods=["GET", "POST"]),
+                Route("/metrics", self.prometheus, methods=["GET"]),
+                Route("/monitoring/prometheus/metrics", self.prometheus, methods=["GET"]),
+                Route("/healthz", self.liveness, methods=["GET"]),
+                Route("/readyz", self.readiness, methods=["GET"]),
+                Route("/v1/openapi.json", self.openapi, methods=["GET"]),
+                Route("/monitoring/drift", self.drift_status, methods=["GET"]),
+                *demo_routes(self.web_dir, self.exports_dir),
+            ],
+            exception_handlers={404: self._not_found, 405: self._not_allowed},
+        )
 
     async def _not_found(self, request: Request, _exc) -> Response:
         if request.url.path.startswith(("/demo/", "/exports/")):
@@ -152,8 +163,13 @@ class RestApi:
         model = request.query_params.get("model")
         if model is not None:
             if model not in status:
-                return _json({"error": f"no drift measurements for model {echo(model)} yet: "
-                                       "it has no reference, or too few requests"}, 404)
+                return _json(
+                    {
+                        "error": f"no drift measurements for model {echo(model)} yet: "
+                        "it has no reference, or too few requests"
+                    },
+                    404,
+                )
             status = {model: status[model]}
         return _json(status)
 
@@ -163,8 +179,10 @@ class RestApi:
         verb = match and (match["verb"] or ("metadata" if match["metadata"] else "status"))
         wanted_method = "POST" if verb in ("predict", "classify", "regress") else "GET"
         if not match or request.method != wanted_method:
-            return _json({"error": f"Malformed request: {request.method} /v1/models/{echo(path)}"},
-                         400 if match else 404)
+            return _json(
+                {"error": f"Malformed request: {request.method} /v1/models/{echo(path)}"},
+                400 if match else 404,
+            )
         with self.metrics.observe(verb, "rest", match["model"], self.backend.is_served) as seen:
             try:
                 if self.state.in_flight >= self.limits.max_concurrent_requests:
@@ -183,8 +201,9 @@ class RestApi:
             except Exception as error:  # a bug: still answer TF Serving's error shape
                 log.exception("internal error on %s %s", request.method, request.url.path)
                 seen.code = "INTERNAL"
-                return _json({"error": f"internal error: {type(error).__name__}: "
-                                       f"{echo(str(error))}"}, 500)
+                return _json(
+                    {"error": f"internal error: {type(error).__name__}: {echo(str(error))}"}, 500
+                )
 
     async def _answer(self, request: Request, match: re.Match, verb: str, seen) -> Response:
         model, label = match["model"], match["label"]

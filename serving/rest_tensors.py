@@ -68,9 +68,7 @@ def to_array(value: Any, name: str, info: meta_graph_pb2.TensorInfo) -> np.ndarr
         ) from None
     if array.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
         got = "strings or objects" if array.dtype.kind in "OUS" else f"{array.dtype.name} values"
-        raise InvalidArgument(
-            f"input '{name}' expects {describe(info)}, got {got}: {echo(value)}"
-        )
+        raise InvalidArgument(f"input '{name}' expects {describe(info)}, got {got}: {echo(value)}")
     if dtype.kind in "iu" and array.size:
         limits = np.iinfo(dtype)
         if array.min() < limits.min or array.max() > limits.max:

@@ -116,7 +116,8 @@ class Servable:
                 if dtype is None:
                     break
                 inputs[input_name] = (
-                    np.full(shape, b"", dtype=object) if dtype == np.dtype(object)
+                    np.full(shape, b"", dtype=object)
+                    if dtype == np.dtype(object)
                     else np.zeros(shape, dtype=dtype)
                 )
             else:

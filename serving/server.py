@@ -158,20 +158,35 @@ class ServingStack:
         )
         limits = settings.limits
         self.grpc = grpc_server(
-            self.backend, self.metrics, f"{settings.host}:{settings.grpc_port}",
-            limits.request_timeout_s, limits.max_concurrent_requests, limits.max_body_bytes,
+            self.backend,
+            self.metrics,
+            f"{settings.host}:{settings.grpc_port}",
+            limits.request_timeout_s,
+            limits.max_concurrent_requests,
+            limits.max_body_bytes,
         )
-        self.api = RestApi(self.backend, self.metrics, limits, self.state,
-                           resolve_blocks=settings.backend == "tfserving",
-                           web_dir=settings.web_dir, exports_dir=settings.exports_dir,
-                           drift=next((o for o in self.backend.observers
-                                       if isinstance(o, DriftMonitor)), None))
+        self.api = RestApi(
+            self.backend,
+            self.metrics,
+            limits,
+            self.state,
+            resolve_blocks=settings.backend == "tfserving",
+            web_dir=settings.web_dir,
+            exports_dir=settings.exports_dir,
+            drift=next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None),
+        )
         # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
         # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).
         config = uvicorn.Config(
-            self.api.app(), host=settings.host, port=settings.port, log_level="warning",
-            access_log=False, timeout_graceful_shutdown=settings.grace_s, lifespan="off",
-            loop="uvloop", http="httptools",
+            self.api.app(),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=settings.grace_s,
+            lifespan="off",
+            loop="uvloop",
+            http="httptools",
         )
         self.http = _Server(config, self.drain)
 

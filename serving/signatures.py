@@ -64,7 +64,7 @@ def find_signature(
     name = name or DEFAULT_SIGNATURE
     if name not in signature_defs:
         raise InvalidArgument(
-            f"Serving signature name: \"{name}\" not found in signature def; "
+            f'Serving signature name: "{name}" not found in signature def; '
             f"the model has: {', '.join(sorted(signature_defs))}"
         )
     return name, signature_defs[name]
@@ -91,13 +91,15 @@ def check_inputs(
         if extra:
             problems.append(f"unknown input(s): {', '.join(extra)}")
         raise InvalidArgument(
-            f"{'; '.join(problems)}; signature \"{signature_name}\" takes: {wanted}"
+            f'{"; ".join(problems)}; signature "{signature_name}" takes: {wanted}'
         )
     for name, value in inputs.items():
         info = expected[name]
         want = NUMPY_DTYPES.get(info.dtype)
-        if want is not None and value.dtype != want and not (
-            want == np.dtype(object) and value.dtype.kind in "OSU"
+        if (
+            want is not None
+            and value.dtype != want
+            and not (want == np.dtype(object) and value.dtype.kind in "OSU")
         ):
             raise InvalidArgument(
                 f"input '{name}' expects {describe(info)}, got {value.dtype.name} "
@@ -140,7 +142,7 @@ def example_signature(
         name, signature = find_signature(signature_defs, name)
         if not takes_examples(signature):
             raise InvalidArgument(
-                f"signature \"{name}\" does not take serialized tf.Examples (its inputs: "
+                f'signature "{name}" does not take serialized tf.Examples (its inputs: '
                 f"{', '.join(signature.inputs)}); use :predict for it"
             )
         return name, signature

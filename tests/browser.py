@@ -36,10 +36,15 @@ def chromium():
         from playwright.sync_api import sync_playwright
     except ImportError as error:
         raise RuntimeError("playwright is missing: uv sync (it is in the dev group)") from error
-    with tempfile.TemporaryDirectory(prefix="dlwp-chromium-") as profile, \
-            sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory(prefix="dlwp-chromium-") as profile,
+        sync_playwright() as playwright,
+    ):
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path(), headless=True, args=list(CHROMIUM_FLAGS),
+            profile,
+            executable_path=chromium_path(),
+            headless=True,
+            args=list(CHROMIUM_FLAGS),
         )
         try:
             yield context
@@ -56,7 +61,7 @@ class DemoPage:
 
     @property
     def status(self) -> str:
-        """"ready" or "error" (body[data-status])."""
+        """ "ready" or "error" (body[data-status])."""
         return self.page.evaluate("document.body.dataset.status")
 
     @property
@@ -71,9 +76,12 @@ class DemoPage:
 
     def predicted(self, selector: str) -> list[int]:
         """The class ids that the figures matched by `selector` show (data-predicted)."""
-        return [int(v) for v in self.page.eval_on_selector_all(
-            f"{selector} figure", "figures => figures.map(f => f.dataset.predicted)"
-        )]
+        return [
+            int(v)
+            for v in self.page.eval_on_selector_all(
+                f"{selector} figure", "figures => figures.map(f => f.dataset.predicted)"
+            )
+        ]
 
     def draw(self, points: list[tuple[float, float]]) -> None:
         """One mouse stroke on the drawing canvas; points are fractions of its width/height."""
@@ -88,8 +96,9 @@ class DemoPage:
     def last_prediction(self, result_selector: str, timeout_s: float = 30.0) -> dict:
         """Waits for a figure in `result_selector`; returns window.dlwpLast (source, pixels,
         classId, scores)."""
-        self.page.wait_for_selector(f"{result_selector} figure[data-predicted]",
-                                    timeout=timeout_s * 1000)
+        self.page.wait_for_selector(
+            f"{result_selector} figure[data-predicted]", timeout=timeout_s * 1000
+        )
         return self.page.evaluate("window.dlwpLast")
 
 
@@ -103,8 +112,9 @@ def open_demo(browser, url: str, timeout_s: float = 60.0) -> DemoPage:
     page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     page.goto(url)
     try:
-        page.wait_for_function("document.body.dataset.status !== 'loading'",
-                               timeout=timeout_s * 1000)
+        page.wait_for_function(
+            "document.body.dataset.status !== 'loading'", timeout=timeout_s * 1000
+        )
     except PlaywrightTimeout as error:
         raise AssertionError(
             f"{url} still loading after {timeout_s} s; console: {console}"

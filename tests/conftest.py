@@ -60,9 +60,11 @@ def read_summary():
 # `make test` runs two pytest-xdist workers (`--dist loadgroup`). A costly shared fixture must
 # be built by one worker only, so the tests that use it go to the same worker.
 SHARED_RUNS = {
-    "fashion_runs": "fashion", "fashion_home": "fashion", "pruned_fashion_run": "fashion",
+    "fashion_runs": "fashion",
+    "fashion_home": "fashion",
+    "pruned_fashion_run": "fashion",
     "house_runs": "houses",
-}  # fmt: skip
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks into the node ids

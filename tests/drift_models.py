@@ -15,18 +15,23 @@ COLORS = ["red", "blue"]
 
 
 class HouseModel(tf.Module):
-    @tf.function(input_signature=[{
-        "rooms": tf.TensorSpec([None], tf.float32, name="rooms"),
-        "color": tf.TensorSpec([None], tf.string, name="color"),
-    }])  # fmt: skip
+    @tf.function(
+        input_signature=[
+            {
+                "rooms": tf.TensorSpec([None], tf.float32, name="rooms"),
+                "color": tf.TensorSpec([None], tf.string, name="color"),
+            }
+        ]
+    )
     def serving_default(self, features):
         scores = tf.sigmoid(features["rooms"])
         return {"scores": scores, "class_ids": tf.cast(scores > 0.5, tf.int64)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="iterations")])
     def slow(self, iterations):
-        total = tf.while_loop(lambda i: i < iterations[0], lambda i: i + 1,
-                              [tf.constant(0, tf.int64)])  # fmt: skip
+        total = tf.while_loop(
+            lambda i: i < iterations[0], lambda i: i + 1, [tf.constant(0, tf.int64)]
+        )
         return {"iterations": tf.reshape(total, [1])}
 
 
@@ -37,11 +42,17 @@ def reference(seed: int = 0) -> dict:
         "problem_type": "binary",
         "train_examples": 5000,
         "features": {
-            "rooms": {"kind": "numeric", "domain": None,
-                      "series": {"value": rng.normal(0, 1, 5000).tolist()}},
-            "color": {"kind": "categorical", "domain": {"values": COLORS},
-                      "series": {"value": rng.choice(COLORS, 5000).tolist()}},
-        },  # fmt: skip
+            "rooms": {
+                "kind": "numeric",
+                "domain": None,
+                "series": {"value": rng.normal(0, 1, 5000).tolist()},
+            },
+            "color": {
+                "kind": "categorical",
+                "domain": {"values": COLORS},
+                "series": {"value": rng.choice(COLORS, 5000).tolist()},
+            },
+        },
         "predictions": (rng.normal(0, 1, 1000) > 0).astype(int).tolist(),
     }
 
@@ -50,10 +61,14 @@ def write_house_model(models_dir: str, version: int = 1) -> str:
     """`<models_dir>/houses/<version>/` with its drift reference; returns the folder."""
     module = HouseModel()
     folder = os.path.join(models_dir, MODEL, str(version))
-    tf.saved_model.save(module, folder, signatures={
-        "serving_default": module.serving_default.get_concrete_function(),
-        "slow": module.slow.get_concrete_function(),
-    })  # fmt: skip
+    tf.saved_model.save(
+        module,
+        folder,
+        signatures={
+            "serving_default": module.serving_default.get_concrete_function(),
+            "slow": module.slow.get_concrete_function(),
+        },
+    )
     os.makedirs(os.path.join(folder, "assets.extra"))
     with open(os.path.join(folder, "assets.extra", REFERENCE_FILE), "w") as f:
         json.dump(reference(), f)
@@ -62,6 +77,10 @@ def write_house_model(models_dir: str, version: int = 1) -> str:
 
 def predict_body(rooms, colors) -> str:
     """A columnar :predict body; NaN (a missing number) written as TF Serving reads it."""
-    body = {"inputs": {"rooms": [None if np.isnan(r) else float(r) for r in rooms],
-                       "color": list(colors)}}  # fmt: skip
+    body = {
+        "inputs": {
+            "rooms": [None if np.isnan(r) else float(r) for r in rooms],
+            "color": list(colors),
+        }
+    }
     return json.dumps(body).replace("null", "NaN")

@@ -45,8 +45,9 @@ class RunningPrometheus:
 def config_for(target: str, rules: bool, scrape_interval: str, evaluation_interval: str) -> dict:
     """monitoring/prometheus/prometheus.yml with `target`, the intervals and absolute rule paths."""
     config = yaml.safe_load(CONFIG.read_text())
-    config["global"].update(scrape_interval=scrape_interval,
-                            evaluation_interval=evaluation_interval)
+    config["global"].update(
+        scrape_interval=scrape_interval, evaluation_interval=evaluation_interval
+    )
     # The copy lives in a temporary folder: rule paths relative to the original must be absolute.
     config["rule_files"] = [str(CONFIG.parent / path) for path in config["rule_files"] if rules]
     for job in config["scrape_configs"]:
@@ -56,8 +57,13 @@ def config_for(target: str, rules: bool, scrape_interval: str, evaluation_interv
 
 
 @contextlib.contextmanager
-def running_prometheus(target: str, rules: bool = True, scrape_interval: str = "1s",
-                       evaluation_interval: str = "1s", timeout_s: float = 30.0):
+def running_prometheus(
+    target: str,
+    rules: bool = True,
+    scrape_interval: str = "1s",
+    evaluation_interval: str = "1s",
+    timeout_s: float = 30.0,
+):
     """Starts Prometheus scraping `target` with dlwp's config and rules; stops it on exit.
 
     Raises:
@@ -66,19 +72,26 @@ def running_prometheus(target: str, rules: bool = True, scrape_interval: str = "
     """
     if not pathlib.Path(PROMETHEUS).exists():
         raise RuntimeError(
-            f"{PROMETHEUS} not found: run `make debian-packages` (Debian's prometheus)")
+            f"{PROMETHEUS} not found: run `make debian-packages` (Debian's prometheus)"
+        )
     with tempfile.TemporaryDirectory(prefix="dlwp-prometheus-") as folder:
         folder = pathlib.Path(folder)
         config = folder / "prometheus.yml"
-        config.write_text(yaml.safe_dump(
-            config_for(target, rules, scrape_interval, evaluation_interval)))
+        config.write_text(
+            yaml.safe_dump(config_for(target, rules, scrape_interval, evaluation_interval))
+        )
         address = f"127.0.0.1:{free_port()}"
         log_path = folder / "prometheus.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
-                 f"--web.listen-address={address}"],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    PROMETHEUS,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={folder / 'tsdb'}",
+                    f"--web.listen-address={address}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             url = f"http://{address}"
@@ -93,8 +106,9 @@ def running_prometheus(target: str, rules: bool = True, scrape_interval: str = "
                 process.wait()
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen, log_path: pathlib.Path,
-                      timeout_s: float) -> None:
+def _wait_until_ready(
+    url: str, process: subprocess.Popen, log_path: pathlib.Path, timeout_s: float
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(httpx.HTTPError):

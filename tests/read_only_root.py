@@ -34,11 +34,22 @@ def in_read_only_root(command: list[str], env: dict, timeout_s: float):
         raise ValueError(f"HOME {env['HOME']} must be under /tmp, the one writable folder")
     read_only = {REPO, os.path.realpath(sys.prefix)}
     return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh",
-         *command],
-        env={**env, "READ_ONLY_FOLDERS": " ".join(sorted(read_only))}, capture_output=True,
-        text=True, timeout=timeout_s,
-    )  # fmt: skip
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            READ_ONLY_ROOT,
+            "sh",
+            *command,
+        ],
+        env={**env, "READ_ONLY_FOLDERS": " ".join(sorted(read_only))},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def image_environment(writable: str) -> dict:

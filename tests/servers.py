@@ -33,8 +33,9 @@ def settings_for(**overrides):
     """ServeSettings on free loopback ports, polling fast."""
     from serving.server import ServeSettings
 
-    values = dict(host="127.0.0.1", port=free_port(), grpc_port=free_port(), poll_s=0.2,
-                  grace_s=5.0)
+    values = dict(
+        host="127.0.0.1", port=free_port(), grpc_port=free_port(), poll_s=0.2, grace_s=5.0
+    )
     values.update(overrides)
     return ServeSettings(**values)
 

@@ -152,9 +152,7 @@ class _Inputs:
         self._tft_output = tft_output
         self._features = list(settings.features)
         test = split_inputs.read_split(examples_uri, TEST_SPLIT, settings.max_examples)
-        train = split_inputs.read_split(
-            examples_uri, TRAIN_SPLIT, settings.representative_examples
-        )
+        train = split_inputs.read_split(examples_uri, TRAIN_SPLIT, settings.representative_examples)
         if not test:
             raise ValueError(f"the test split under {examples_uri} is empty")
         self.labels = split_inputs.labels(test, settings.label, settings.problem_type)
@@ -215,17 +213,25 @@ def _short(error: Exception) -> str:
     if "TF Select ops:" in text:
         ops = text.split("TF Select ops:", 1)[1].splitlines()[0].strip()
         return f"needs TensorFlow ops that the runtime lacks: {ops}"
-    lines = [line for line in text.splitlines() if line.strip() and "=====" not in line
-             and "tfjs-node" not in line and "TensorFlow.js in Node.js" not in line]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.strip()
+        and "=====" not in line
+        and "tfjs-node" not in line
+        and "TensorFlow.js in Node.js" not in line
+    ]
     return " ".join(lines)[:800]
 
 
 def _input_description(inputs: dict[str, np.ndarray]) -> dict[str, dict]:
     return {
-        name: {"dtype": str(array.dtype) if array.dtype.kind != "S" else "string",
-               "shape": [None, *array.shape[1:]]}
+        name: {
+            "dtype": str(array.dtype) if array.dtype.kind != "S" else "string",
+            "shape": [None, *array.shape[1:]],
+        }
         for name, array in inputs.items()
-    }  # fmt: skip
+    }
 
 
 def export_model(
@@ -280,9 +286,13 @@ def export_model(
                 unconvertible.setdefault((export_format.runtime, mode), export_format.name)
                 continue
             comparison = compare(
-                settings.metric, settings.problem_type, outputs, reference, inputs.labels,
+                settings.metric,
+                settings.problem_type,
+                outputs,
+                reference,
+                inputs.labels,
                 settings.tolerance,
-            )  # fmt: skip
+            )
             weight_bytes = _weight_bytes(path, export_format)
             report_formats[export_format.name] = {
                 "runtime": export_format.runtime,
@@ -324,8 +334,9 @@ def export_model(
             "format": "saved_model",
             "weight_bytes": reference_size,
             "gzip_bytes": _gzip_bytes(os.path.join(keras_model_dir, "variables")),
-            "metric": compare(settings.metric, settings.problem_type, reference, reference,
-                              inputs.labels).metric,
+            "metric": compare(
+                settings.metric, settings.problem_type, reference, reference, inputs.labels
+            ).metric,
             "latency_ms": reference_latency,
         },
         "formats": report_formats,
@@ -334,7 +345,8 @@ def export_model(
             "inputs": golden_inputs,
             "transformed_inputs": (
                 {k: v[:golden] for k, v in inputs.get(TRANSFORMED, TEST_SPLIT).items()}
-                if TRANSFORMED in used else None
+                if TRANSFORMED in used
+                else None
             ),
             "labels": inputs.labels[:golden],
             "outputs": {key: value[:golden] for key, value in reference.items()},
@@ -357,8 +369,11 @@ def publish_exports(
         if result["published"]:
             io_utils.copy_dir(os.path.join(work_dir, name), os.path.join(staging, name))
     golden = {"model": model, "version": version, **report["golden"]}
-    parity = {"model": model, "version": version,
-              **{k: v for k, v in report.items() if k != "golden"}}  # fmt: skip
+    parity = {
+        "model": model,
+        "version": version,
+        **{k: v for k, v in report.items() if k != "golden"},
+    }
     _write_json(os.path.join(staging, GOLDEN_FILE), golden)
     _write_json(os.path.join(staging, PARITY_FILE), parity)
     tf.io.gfile.rename(staging, target)
@@ -382,7 +397,7 @@ def pushed_version(pushed_model) -> int | None:
 
 
 @tfx.dsl.components.component
-def InferenceExporter(
+def InferenceExporter(  # noqa: N802 - TFX names components like classes
     model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
     pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],

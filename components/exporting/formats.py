@@ -105,11 +105,15 @@ def _tfjs(quantization: dict[str, str] | None) -> Converter:
 FORMATS = (
     ExportFormat("tflite_float32", TFLITE, "TFLite, float32", _tflite(_no_optimization)),
     ExportFormat(
-        "tflite_dynamic_int8", TFLITE, "TFLite, int8 weights (dynamic range)",
+        "tflite_dynamic_int8",
+        TFLITE,
+        "TFLite, int8 weights (dynamic range)",
         _tflite(_dynamic_range),
     ),
     ExportFormat(
-        "tflite_int8", TFLITE, "TFLite, full integer int8 (representative dataset)",
+        "tflite_int8",
+        TFLITE,
+        "TFLite, full integer int8 (representative dataset)",
         _tflite(_full_integer),
     ),
     ExportFormat("tflite_float16", TFLITE, "TFLite, float16 weights", _tflite(_float16)),
@@ -118,4 +122,4 @@ FORMATS = (
     ExportFormat(
         "tfjs_float16", TFJS, "TF.js graph model, float16 weights", _tfjs({"float16": "*"})
     ),
-)  # fmt: skip
+)

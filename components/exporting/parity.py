@@ -82,8 +82,9 @@ def compare(
         - np.asarray(reference[key], np.float64).reshape(-1)
     )
     classes, expected_classes = (
-        predicted_classes(problem_type, outputs), predicted_classes(problem_type, reference),
-    )  # fmt: skip
+        predicted_classes(problem_type, outputs),
+        predicted_classes(problem_type, reference),
+    )
     agreement = None if classes is None else float(np.mean(classes == expected_classes))
     delta = value - expected
     if metric in RELATIVE_TOLERANCE:

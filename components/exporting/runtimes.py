@@ -100,8 +100,9 @@ def _tfjs_input(array: np.ndarray, folder: str, name: str) -> dict:
         return {"dtype": "string", "shape": list(array.shape), "values": values}
     if array.dtype.kind in ("i", "u"):
         # TF.js has no int64: the converter maps int64 inputs to int32.
-        if array.size and (array.max() > np.iinfo(np.int32).max or array.min() <
-                           np.iinfo(np.int32).min):
+        if array.size and (
+            array.max() > np.iinfo(np.int32).max or array.min() < np.iinfo(np.int32).min
+        ):
             raise ValueError(f"input {name!r} holds values outside int32, which TF.js cannot")
         dtype, array = "int32", array.astype("<i4")
     else:
@@ -129,8 +130,11 @@ def tfjs_predict(
             json.dump(request, f)
         done = subprocess.run(
             [*command, request_path, response_path],
-            capture_output=True, text=True, timeout=NODE_TIMEOUT_S, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=NODE_TIMEOUT_S,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"TF.js in Node failed: {done.stderr.strip()[-2000:]}")
         with open(response_path) as f:

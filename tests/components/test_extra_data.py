@@ -21,8 +21,9 @@ def write_examples(path, rows, gzip=True):
     with tf.io.TFRecordWriter(str(path), options) as writer:
         for row in rows:
             features = {name: feature(values) for name, values in row.items()}
-            writer.write(tf.train.Example(features=tf.train.Features(feature=features))
-                         .SerializeToString())
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+            )
     return str(path)
 
 
@@ -35,8 +36,15 @@ def csv_splits():
 
 def logged(rooms, label=None, **extra):
     """A feedback example as the server logs it (numbers as floats), with a label or not."""
-    row = {"rooms": [rooms], "color": [b"green"], "area": [99.5], "prediction_scores": [0.7],
-           "model_version": [4], "logged_at_ms": [1_700_000_000_000], **extra}
+    row = {
+        "rooms": [rooms],
+        "color": [b"green"],
+        "area": [99.5],
+        "prediction_scores": [0.7],
+        "model_version": [4],
+        "logged_at_ms": [1_700_000_000_000],
+        **extra,
+    }
     return {**row, **({"label": [label]} if label is not None else {})}
 
 

@@ -1,6 +1,7 @@
 """Training curves are kept as JSON and drawn like the book's figures 4.4 and 4.5."""
 
 import json
+import pathlib
 
 from components.history import plot_history, write_history
 
@@ -13,4 +14,4 @@ def test_history_and_both_plots_are_written(tmp_path):
     assert json.loads((tmp_path / "history.json").read_text()) == HISTORY
     assert [p.rsplit("/", 1)[1] for p in paths] == ["loss.png", "accuracy.png"]
     for path in paths:
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert pathlib.Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -37,8 +37,9 @@ def test_an_accuracy_drop_beyond_one_point_fails_and_within_passes():
 def test_mae_may_grow_two_percent_and_improvements_always_pass():
     labels = np.zeros(100)
     reference = {"predictions": np.full(100, 1.0)}  # MAE 1.0
-    assert compare("mae", "regression", {"predictions": np.full(100, 1.019)}, reference,
-                   labels).passed  # fmt: skip
+    assert compare(
+        "mae", "regression", {"predictions": np.full(100, 1.019)}, reference, labels
+    ).passed
     worse = compare("mae", "regression", {"predictions": np.full(100, 1.03)}, reference, labels)
     assert not worse.passed and worse.agreement is None
     assert worse.max_abs_diff == pytest.approx(0.03)

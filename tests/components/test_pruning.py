@@ -13,15 +13,19 @@ from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 
 def _trained(prune: float):
     config = ModelConfig(
-        features=(("image", "image"),), problem_type="multiclass", num_classes=10,
-        hidden_units=(64,), prune_sparsity=prune,
-    )  # fmt: skip
+        features=(("image", "image"),),
+        problem_type="multiclass",
+        num_classes=10,
+        hidden_units=(64,),
+        prune_sparsity=prune,
+    )
     tf_keras.utils.set_random_seed(0)
     model = build_model(config)
     rng = np.random.default_rng(0)
     x, y = rng.random((256, 784), dtype=np.float32), rng.integers(0, 10, 256)
-    model.fit({"image": x}, y, epochs=4, batch_size=64, callbacks=pruning_callbacks(prune),
-              verbose=0)  # fmt: skip
+    model.fit(
+        {"image": x}, y, epochs=4, batch_size=64, callbacks=pruning_callbacks(prune), verbose=0
+    )
     return strip_pruning(model) if prune else model  # 16 steps; masks set at step 0
 
 
@@ -48,7 +52,12 @@ def test_pruning_shrinks_the_gzipped_size_not_the_raw_size():
 def test_pruning_is_refused_for_keras_3_models():
     import keras
 
-    config = ModelConfig(features=(("x", "numeric"),), problem_type="regression",
-                         num_classes=None, hidden_units=(4,), prune_sparsity=0.5)  # fmt: skip
+    config = ModelConfig(
+        features=(("x", "numeric"),),
+        problem_type="regression",
+        num_classes=None,
+        hidden_units=(4,),
+        prune_sparsity=0.5,
+    )
     with pytest.raises(ValueError, match="tf_keras"):
         build_model(config, keras_module=keras)

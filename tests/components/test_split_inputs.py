@@ -15,9 +15,9 @@ def _example(**features) -> bytes:
             return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
         return tf.train.Feature(int64_list=tf.train.Int64List(value=list(value)))
 
-    return tf.train.Example(features=tf.train.Features(
-        feature={k: feature(v) for k, v in features.items()}
-    )).SerializeToString()  # fmt: skip
+    return tf.train.Example(
+        features=tf.train.Features(feature={k: feature(v) for k, v in features.items()})
+    ).SerializeToString()
 
 
 SPEC = {
@@ -27,8 +27,12 @@ SPEC = {
     "words": tf.io.VarLenFeature(tf.int64),
     "price": tf.io.FixedLenFeature([], tf.float32),
 }
-FEATURES = [("rooms", "numeric"), ("color", "categorical"), ("area", "numeric"),
-            ("words", "sequence")]  # fmt: skip
+FEATURES = [
+    ("rooms", "numeric"),
+    ("color", "categorical"),
+    ("area", "numeric"),
+    ("words", "sequence"),
+]
 
 
 def test_missing_values_and_ragged_sequences_become_what_a_client_sends():

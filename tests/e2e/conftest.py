@@ -37,8 +37,20 @@ def pruned_fashion_run(tmp_path_factory):
 
     home = str(tmp_path_factory.mktemp("pruned-home"))
     empty_data_dir = str(tmp_path_factory.mktemp("no-keras-cache"))
-    args = ["run", "fashion_mnist", "--data-dir", empty_data_dir, "--home", home,
-            "--max-examples", "2000", "--epochs", "2", "--prune", "0.8"]  # fmt: skip
+    args = [
+        "run",
+        "fashion_mnist",
+        "--data-dir",
+        empty_data_dir,
+        "--home",
+        home,
+        "--max-examples",
+        "2000",
+        "--epochs",
+        "2",
+        "--prune",
+        "0.8",
+    ]
     assert cli.main(args) == 0
     with open(os.path.join(home, "reports", "fashion_mnist", "summary.json")) as f:
         return home, json.load(f)

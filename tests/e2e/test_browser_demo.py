@@ -11,8 +11,18 @@ from servers import running_server, settings_for
 pytestmark = pytest.mark.e2e
 
 MODEL = "fashion_mnist"
-CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot"]
+CLASS_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +34,9 @@ def browser():
 @pytest.fixture
 def demo_server(fashion_home, tmp_path):
     """`dlwp serve` over the home's exports (no models needed for the page)."""
-    settings = settings_for(models_dir=str(tmp_path),
-                            exports_dir=os.path.join(fashion_home, "exports"))
+    settings = settings_for(
+        models_dir=str(tmp_path), exports_dir=os.path.join(fashion_home, "exports")
+    )
     with running_server(settings) as server:
         yield server
 
@@ -40,7 +51,8 @@ def _golden(home: str) -> dict:
 
 @pytest.mark.parametrize("backend", ["", "cpu"])
 def test_page_predicts_the_test_images_like_the_saved_model(
-        fashion_home, demo_server, browser, backend):
+    fashion_home, demo_server, browser, backend
+):
     golden = _golden(fashion_home)
     query = f"?model={MODEL}&format=tfjs_float32" + (f"&backend={backend}" if backend else "")
     demo = open_demo(browser, f"{demo_server.url}/demo/{query}")

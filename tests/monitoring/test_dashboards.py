@@ -53,7 +53,8 @@ def expressions(dashboard: dict) -> list[str]:
 
 def substituted(expr: str) -> str:
     return VARIABLE.sub(
-        lambda match: "5m" if (match.group(1) or match.group(2)).startswith("__") else "x", expr)
+        lambda match: "5m" if (match.group(1) or match.group(2)).startswith("__") else "x", expr
+    )
 
 
 def test_dashboards_exist():
@@ -80,22 +81,30 @@ def test_every_panel_has_queries(path):
 def test_dashboard_uses_only_its_own_variables(path):
     dashboard = load(path)
     defined = {variable["name"] for variable in dashboard["templating"]["list"]}
-    used = {name for expr in expressions(dashboard) for pair in VARIABLE.findall(expr)
-            for name in pair if name and not name.startswith("__")}
+    used = {
+        name
+        for expr in expressions(dashboard)
+        for pair in VARIABLE.findall(expr)
+        for name in pair
+        if name and not name.startswith("__")
+    }
     assert used <= defined
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)
 def test_dashboard_queries_are_valid_promql(path, tmp_path):
     # promtool parses each expression as a recording rule: Prometheus's own PromQL parser.
-    rules = [{"record": f"query_{index}", "expr": substituted(expr)}
-             for index, expr in enumerate(expressions(load(path)))]
+    rules = [
+        {"record": f"query_{index}", "expr": substituted(expr)}
+        for index, expr in enumerate(expressions(load(path)))
+    ]
     rules_file = tmp_path / "queries.yml"
     rules_file.write_text(yaml.safe_dump({"groups": [{"name": path.stem, "rules": rules}]}))
     if shutil.which("promtool") is None:
         pytest.fail("promtool not found: run `make debian-packages` (Debian's prometheus)")
-    checked = subprocess.run(["promtool", "check", "rules", str(rules_file)],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr + yaml.safe_dump(rules)
 
 

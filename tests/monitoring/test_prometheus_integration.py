@@ -39,9 +39,12 @@ def panel_queries() -> list[tuple[str, str]]:
 
 
 def drift_alerts(prometheus) -> list[dict]:
-    return [alert for alert in prometheus.alerts()
-            if alert["labels"]["alertname"] == "DlwpFeatureDrift"
-            and alert["state"] in ("pending", "firing")]  # fmt: skip
+    return [
+        alert
+        for alert in prometheus.alerts()
+        if alert["labels"]["alertname"] == "DlwpFeatureDrift"
+        and alert["state"] in ("pending", "firing")
+    ]
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ def served(tmp_path):
         drift=DriftSettings(window_size=300, min_samples=100, interval_s=0.2),
         batching=BatchingOptions(max_batch_size=64, num_batch_threads=2),
         limits=RestLimits(request_timeout_s=1.0),
-    )  # fmt: skip
+    )
     with running_server(settings) as server:
         yield server
 
@@ -63,15 +66,20 @@ def served(tmp_path):
 def test_prometheus_sees_every_panel_and_the_drift_alert_of_the_drifted_features(served):
     rng = np.random.default_rng(0)
     with served.client() as client, running_prometheus(served.url.split("//")[1]) as prometheus:
+
         def send(rooms, colors):
-            response = client.post(f"/v1/models/{MODEL}:predict",
-                                   content=predict_body(rooms, colors))  # fmt: skip
+            response = client.post(
+                f"/v1/models/{MODEL}:predict", content=predict_body(rooms, colors)
+            )
             assert response.status_code == 200, response.text
 
         for _ in range(5):
             send(rng.normal(0, 1, 60), rng.choice(COLORS, 60))
-        wait_for(lambda: prometheus.query(f'dlwp_feature_drift{{model="{MODEL}"}}'), 30,
-                 "the drift series in Prometheus")  # fmt: skip
+        wait_for(
+            lambda: prometheus.query(f'dlwp_feature_drift{{model="{MODEL}"}}'),
+            30,
+            "the drift series in Prometheus",
+        )
         time.sleep(3)  # a few rule evaluations over the clean window
         assert drift_alerts(prometheus) == []
         ratios = prometheus.query("dlwp_feature_drift / dlwp_feature_drift_threshold")
@@ -84,12 +92,17 @@ def test_prometheus_sees_every_panel_and_the_drift_alert_of_the_drifted_features
 
         # The rarer events that some panels show: a client error, a missing value, and a call
         # past the deadline (a server-side error).
-        assert client.post(f"/v1/models/{MODEL}:predict",
-                           json={"inputs": {"rooms": ["x"], "color": ["red"]}}
-                           ).status_code == 400  # fmt: skip
+        assert (
+            client.post(
+                f"/v1/models/{MODEL}:predict", json={"inputs": {"rooms": ["x"], "color": ["red"]}}
+            ).status_code
+            == 400
+        )
         send([float("nan")], ["red"])
-        slow = client.post(f"/v1/models/{MODEL}:predict", json={
-            "signature_name": "slow", "inputs": {"iterations": [2_000_000]}})  # seconds
+        slow = client.post(
+            f"/v1/models/{MODEL}:predict",
+            json={"signature_name": "slow", "inputs": {"iterations": [2_000_000]}},
+        )  # seconds
         assert slow.status_code == 504, slow.text
         for title, expr in panel_queries():
             wait_for(lambda expr=expr: prometheus.query(expr), 30, f"data for {title}: {expr}")

@@ -50,8 +50,11 @@ def test_unit_tests_load_the_alert_rules():
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test():
-    cases = [case for test in yaml.safe_load(ALERTS_TEST.read_text())["tests"]
-             for case in test.get("alert_rule_test", [])]
+    cases = [
+        case
+        for test in yaml.safe_load(ALERTS_TEST.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
     names = [rule["alert"] for rule in alert_rules()]
     firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}

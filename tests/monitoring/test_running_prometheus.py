@@ -53,20 +53,33 @@ def prometheus():
 
 
 def test_prometheus_scrapes_the_target(prometheus):
-    found = wait_for(lambda: prometheus.query("dlwp_feature_drift"), timeout_s=15,
-                     what="a scrape of dlwp_feature_drift")
+    found = wait_for(
+        lambda: prometheus.query("dlwp_feature_drift"),
+        timeout_s=15,
+        what="a scrape of dlwp_feature_drift",
+    )
     assert [(sample["metric"]["feature"], sample["value"][1]) for sample in found] == [("f", "0.5")]
 
 
 def test_drift_above_its_threshold_is_pending_until_it_lasted_ten_minutes(prometheus):
     (alert,) = wait_for(
-        lambda: [alert for alert in prometheus.alerts()
-                 if alert["labels"]["alertname"] == "DlwpFeatureDrift"],
-        timeout_s=15, what="the DlwpFeatureDrift alert",
+        lambda: [
+            alert
+            for alert in prometheus.alerts()
+            if alert["labels"]["alertname"] == "DlwpFeatureDrift"
+        ],
+        timeout_s=15,
+        what="the DlwpFeatureDrift alert",
     )
     assert alert["state"] == "pending"
-    assert alert["labels"] == {"alertname": "DlwpFeatureDrift", "severity": "warning",
-                               "instance": alert["labels"]["instance"], "job": "dlwp",
-                               "model": "m", "version": "1", "feature": "f",
-                               "measure": "jensen_shannon"}
+    assert alert["labels"] == {
+        "alertname": "DlwpFeatureDrift",
+        "severity": "warning",
+        "instance": alert["labels"]["instance"],
+        "job": "dlwp",
+        "model": "m",
+        "version": "1",
+        "feature": "f",
+        "measure": "jensen_shannon",
+    }
     assert "is 0.500, above its threshold 0.100" in alert["annotations"]["description"]

@@ -36,18 +36,35 @@ def _pod(state: ClusterState, job_name: str, final: bool) -> dict:
     phase = state.pod_phases.pop(0) if len(state.pod_phases) > 1 else state.pod_phases[0]
     status: dict = {"phase": phase}
     if phase == "Pending" and state.waiting_reason:
-        status["containerStatuses"] = [{
-            "name": "dlwp", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"waiting": {"reason": state.waiting_reason, "message": "pull failed"}},
-        }]  # fmt: skip
+        status["containerStatuses"] = [
+            {
+                "name": "dlwp",
+                "image": "x",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": state.waiting_reason, "message": "pull failed"}},
+            }
+        ]
     if final:
         phase = "Succeeded" if state.exit_code == 0 else "Failed"
-        status = {"phase": phase, "containerStatuses": [{
-            "name": "dlwp", "image": "x", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": state.exit_code}},
-        }]}  # fmt: skip
-    return {"metadata": {"name": f"{job_name}-abcde", "labels": {"job-name": job_name}},
-            "status": status}  # fmt: skip
+        status = {
+            "phase": phase,
+            "containerStatuses": [
+                {
+                    "name": "dlwp",
+                    "image": "x",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": {"exitCode": state.exit_code}},
+                }
+            ],
+        }
+    return {
+        "metadata": {"name": f"{job_name}-abcde", "labels": {"job-name": job_name}},
+        "status": status,
+    }
 
 
 def _handler(state: ClusterState):
@@ -64,15 +81,24 @@ def _handler(state: ClusterState):
             self.wfile.write(data)
 
         def _not_found(self, kind: str, name: str) -> None:
-            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": "NotFound", "code": 404,
-                             "message": f'{kind} "{name}" not found'})  # fmt: skip
+            self._send(
+                404,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "code": 404,
+                    "message": f'{kind} "{name}" not found',
+                },
+            )
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             state.requests.append(("GET", self.path))
             path, _, query = self.path.partition("?")
-            if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/persistentvolumeclaims/([^/]+)",
-                                 path):  # fmt: skip
+            if m := re.fullmatch(
+                r"/api/v1/namespaces/([^/]+)/persistentvolumeclaims/([^/]+)", path
+            ):
                 if m[2] not in state.claims:
                     return self._not_found("persistentvolumeclaims", m[2])
                 return self._send(200, {"metadata": {"name": m[2]}, "spec": {}})
@@ -81,10 +107,21 @@ def _handler(state: ClusterState):
                     return self._not_found("serviceaccounts", m[2])
                 return self._send(200, {"metadata": {"name": m[2]}})
             if m := re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs/([^/]+)/status", path):
-                conditions = [{"type": "Failed", "status": "True", "reason": "FailedCreate",
-                               "message": state.job_failure}] if state.job_failure else []
-                return self._send(200, {"metadata": {"name": m[2]},
-                                        "status": {"conditions": conditions}})  # fmt: skip
+                conditions = (
+                    [
+                        {
+                            "type": "Failed",
+                            "status": "True",
+                            "reason": "FailedCreate",
+                            "message": state.job_failure,
+                        }
+                    ]
+                    if state.job_failure
+                    else []
+                )
+                return self._send(
+                    200, {"metadata": {"name": m[2]}, "status": {"conditions": conditions}}
+                )
             if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path):
                 job = re.search(r"job-name%3D([^&]+)", query)[1]
                 if state.job_failure:
@@ -102,10 +139,16 @@ def _handler(state: ClusterState):
             if re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs", self.path):
                 job = json.loads(body)
                 if state.create_status != 201:
-                    return self._send(state.create_status, {
-                        "kind": "Status", "status": "Failure", "code": state.create_status,
-                        "reason": "Forbidden", "message": "jobs.batch is forbidden: quota",
-                    })  # fmt: skip
+                    return self._send(
+                        state.create_status,
+                        {
+                            "kind": "Status",
+                            "status": "Failure",
+                            "code": state.create_status,
+                            "reason": "Forbidden",
+                            "message": "jobs.batch is forbidden: quota",
+                        },
+                    )
                 state.created.append(job)
                 return self._send(201, job)
             return self._not_found("path", self.path)
@@ -120,12 +163,15 @@ def fake_cluster(state: ClusterState, kubeconfig_path: str) -> Iterator[ClusterS
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake",
-                      "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "fake",
+        "clusters": [
+            {"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+        ],
         "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
         "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }  # fmt: skip
+    }
     with open(kubeconfig_path, "w") as f:
         yaml.safe_dump(kubeconfig, f)
     try:

@@ -39,9 +39,16 @@ def test_csv_whose_label_column_is_missing_exits_2_with_the_columns(run_cli, tmp
     csv = tmp_path / "flowers.csv"
     csv.write_text("petal,sepal\n1,2\n3,4\n")
     code, _, err = run_cli(
-        "run", "--csv", str(csv), "--label", "species", "--task", "multiclass",
-        "--home", str(tmp_path / "home"),
-    )  # fmt: skip
+        "run",
+        "--csv",
+        str(csv),
+        "--label",
+        "species",
+        "--task",
+        "multiclass",
+        "--home",
+        str(tmp_path / "home"),
+    )
     assert code == 2
     assert "no label column 'species'" in err and "petal, sepal" in err
     assert "Traceback" not in err
@@ -50,8 +57,13 @@ def test_csv_whose_label_column_is_missing_exits_2_with_the_columns(run_cli, tmp
 @pytest.mark.usefixtures("offline")
 def test_missing_dataset_exits_2_naming_file_place_and_origin(run_cli, tmp_path):
     code, _, err = run_cli(
-        "run", "imdb", "--home", str(tmp_path / "home"), "--data-dir", str(tmp_path / "data"),
-    )  # fmt: skip
+        "run",
+        "imdb",
+        "--home",
+        str(tmp_path / "home"),
+        "--data-dir",
+        str(tmp_path / "data"),
+    )
     assert code == 2
     assert str(tmp_path / "data" / "imdb.npz") in err
     assert "tf-keras-datasets/imdb.npz" in err
@@ -64,8 +76,15 @@ def test_serve_with_a_broken_model_config_file_exits_2(run_cli, tmp_path):
     config = tmp_path / "models.config"
     config.write_text('model_config_list { config { name: "toy" base_path: "/m" }')  # no brace
     code, _, err = run_cli(
-        "serve", "--model-config-file", str(config), "--home", str(tmp_path),
-        "--port", str(free_port()), "--grpc-port", str(free_port()),
+        "serve",
+        "--model-config-file",
+        str(config),
+        "--home",
+        str(tmp_path),
+        "--port",
+        str(free_port()),
+        "--grpc-port",
+        str(free_port()),
     )
     assert code == 2
     assert "models.config" in err and "dlwp: error:" in err
@@ -79,7 +98,13 @@ def test_serve_on_a_taken_port_exits_2_and_names_it(run_cli, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         code, _, err = run_cli(
-            "serve", "--home", str(tmp_path), "--host", "127.0.0.1", "--port", str(port),
+            "serve",
+            "--home",
+            str(tmp_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
         )
     assert code == 2
     assert f"127.0.0.1:{port}" in err and "--port" in err
@@ -91,18 +116,23 @@ def test_request_without_a_pushed_model_exits_2(run_cli, tmp_path):
     assert "dlwp run houses" in err
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--home", "{home}"], "{home}/exports"),
-    (["--home", "{home}", "--model-base", "{home}/models"], ""),
-    (["--model-base", "{home}/models", "--exports-dir", "{home}/e"], "{home}/e"),
-])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--home", "{home}"], "{home}/exports"),
+        (["--home", "{home}", "--model-base", "{home}/models"], ""),
+        (["--model-base", "{home}/models", "--exports-dir", "{home}/e"], "{home}/e"),
+    ],
+)
 def test_serve_exports_dir_defaults_to_the_homes_exports(
-        run_cli, tmp_path, monkeypatch, flags, expected):
+    run_cli, tmp_path, monkeypatch, flags, expected
+):
     import serving.server
 
     seen = []
-    monkeypatch.setattr(serving.server, "serve",
-                        lambda settings, announce: seen.append(settings) or 0)
+    monkeypatch.setattr(
+        serving.server, "serve", lambda settings, announce: seen.append(settings) or 0
+    )
     monkeypatch.setenv("DLWP_WEB_DIR", str(tmp_path / "web"))
     run_cli("serve", *(flag.format(home=tmp_path) for flag in flags))
     assert seen[0].exports_dir == expected.format(home=tmp_path)

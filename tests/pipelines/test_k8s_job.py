@@ -65,7 +65,8 @@ def test_gpus_become_a_limit_and_a_toleration():
     pod = pipeline_job(JobSettings(dataset="mnist", gpus=4), NOW)["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
-        "tolerations"]
+        "tolerations"
+    ]
     cpu_pod = pipeline_job(JobSettings(dataset="mnist"), NOW)["spec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in cpu_pod["containers"][0]["resources"]["limits"]
     assert "tolerations" not in cpu_pod
@@ -74,8 +75,16 @@ def test_gpus_become_a_limit_and_a_toleration():
 def test_job_runs_dlwp_run_on_the_claim_with_the_extra_flags():
     job = pipeline_job(JobSettings(dataset="reuters", run_args=("--epochs", "2")), NOW)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args == ["run", "reuters", "--home", "/var/lib/dlwp", "--data-dir",
-                    "/var/lib/dlwp/datasets", "--epochs", "2"]  # fmt: skip
+    assert args == [
+        "run",
+        "reuters",
+        "--home",
+        "/var/lib/dlwp",
+        "--data-dir",
+        "/var/lib/dlwp/datasets",
+        "--epochs",
+        "2",
+    ]
     assert job["spec"]["backoffLimit"] == 0
 
 
@@ -95,7 +104,7 @@ def test_name_is_a_dns_label_unique_per_second():
         (JobSettings(dataset="mnist", namespace="Not_A_Namespace"), "--namespace"),
         (JobSettings(dataset="mnist", image="dlwp 0.1"), "--image"),
     ],
-)  # fmt: skip
+)
 def test_settings_kubernetes_would_refuse_are_named(settings, message):
     with pytest.raises(JobSettingsError, match=message):
         pipeline_job(settings, NOW)
@@ -109,9 +118,18 @@ def test_the_job_owns_home_and_data_dir(flag):
 
 def test_dry_run_prints_the_job_as_yaml():
     code, out, err = run_dlwp(
-        "k8s", "run", "fashion_mnist", "--image", "registry.invalid/dlwp:0.1.0-gpu", "--gpus",
-        "1", "--dry-run", "--", "--epochs", "3",
-    )  # fmt: skip
+        "k8s",
+        "run",
+        "fashion_mnist",
+        "--image",
+        "registry.invalid/dlwp:0.1.0-gpu",
+        "--gpus",
+        "1",
+        "--dry-run",
+        "--",
+        "--epochs",
+        "3",
+    )
     assert code == 0, err
     job = yaml.safe_load(out)
     validate(job)
@@ -136,8 +154,14 @@ def test_generated_job_has_the_pod_of_the_base_template():
     template = _template_job()
     generated = pipeline_job(JobSettings(dataset="fashion_mnist"), NOW)
     pod, generated_pod = template["spec"]["template"]["spec"], generated["spec"]["template"]["spec"]
-    for key in ("serviceAccountName", "automountServiceAccountToken", "enableServiceLinks",
-                "restartPolicy", "securityContext", "volumes"):  # fmt: skip
+    for key in (
+        "serviceAccountName",
+        "automountServiceAccountToken",
+        "enableServiceLinks",
+        "restartPolicy",
+        "securityContext",
+        "volumes",
+    ):
         assert generated_pod[key] == pod[key], key
     container = next(c for c in pod["containers"] if c["name"] == "dlwp")
     generated_container = generated_pod["containers"][0]

@@ -20,9 +20,20 @@ ROOT = "gs://dlwp-test-bucket/pipelines"
 IMAGE = "registry.invalid/dlwp:0.1.0"
 # The pipeline's steps (tests/pipelines/test_pipeline.py); the Resolver compiles to two tasks.
 STEPS = {
-    "ExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "DataGate",
-    "Transform", "Trainer", "Baseline", "Evaluator", "BlessingGate", "Pusher", "Exporter",
-}  # fmt: skip
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "CurateSchema",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "Baseline",
+    "Evaluator",
+    "BlessingGate",
+    "Pusher",
+    "Exporter",
+}
 RESOLVER_TASKS = {"LastBlessedModel-model-resolver", "LastBlessedModel-model-blessing-resolver"}
 
 
@@ -70,7 +81,9 @@ def test_every_step_runs_the_dlwp_image_through_tfx_entrypoint(every_dataset, na
         assert container["image"] == IMAGE, step
         # The image's ENTRYPOINT is `dlwp`: the step's command must replace it.
         assert container["command"][:3] == [
-            "python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+            "python",
+            "-m",
+            "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
         ], step
 
 
@@ -102,10 +115,13 @@ def test_without_accelerator_no_step_asks_for_one(every_dataset):
 
 
 def test_gpus_go_to_the_trainer_only_with_its_own_image():
-    spec = spec_of(compiled(
-        "fashion_mnist", accelerator=kubeflow.gpu_accelerator(2, "NVIDIA_TESLA_T4"),
-        trainer_image=IMAGE + "-gpu",
-    ))  # fmt: skip
+    spec = spec_of(
+        compiled(
+            "fashion_mnist",
+            accelerator=kubeflow.gpu_accelerator(2, "NVIDIA_TESLA_T4"),
+            trainer_image=IMAGE + "-gpu",
+        )
+    )
     steps = containers(spec)
     assert steps["Trainer"]["resources"]["accelerator"] == {"type": "NVIDIA_TESLA_T4", "count": "2"}
     assert steps["Trainer"]["image"] == IMAGE + "-gpu"
@@ -115,9 +131,13 @@ def test_gpus_go_to_the_trainer_only_with_its_own_image():
 
 
 def test_tuner_gets_the_accelerator_too():
-    spec = spec_of(compiled(
-        "mnist", accelerator=kubeflow.gpu_accelerator(1), training=TrainingOptions(tune_trials=3)
-    ))  # fmt: skip
+    spec = spec_of(
+        compiled(
+            "mnist",
+            accelerator=kubeflow.gpu_accelerator(1),
+            training=TrainingOptions(tune_trials=3),
+        )
+    )
     steps = containers(spec)
     for step in ("Tuner", "Trainer"):
         assert steps[step]["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "1"}
@@ -140,10 +160,14 @@ def test_bad_tpu_topology_is_refused_by_name(topology):
 
 
 def test_dataflow_gets_its_options_and_the_harness_image_on_every_step():
-    spec = spec_of(compiled(
-        "imdb", beam_runner="DataflowRunner", beam_image=IMAGE + "-beam",
-        beam_args=("--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp"),
-    ))  # fmt: skip
+    spec = spec_of(
+        compiled(
+            "imdb",
+            beam_runner="DataflowRunner",
+            beam_image=IMAGE + "-beam",
+            beam_args=("--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp"),
+        )
+    )
     for step, container in containers(spec).items():
         args = container["args"]
         assert "--runner=DataflowRunner" in args, step
@@ -154,9 +178,12 @@ def test_dataflow_gets_its_options_and_the_harness_image_on_every_step():
 
 @pytest.mark.parametrize(
     ("runner", "missing"),
-    [("DataflowRunner", "--temp_location"), ("FlinkRunner", "--flink_master"),
-     ("SparkRunner", "--spark_master_url")],
-)  # fmt: skip
+    [
+        ("DataflowRunner", "--temp_location"),
+        ("FlinkRunner", "--flink_master"),
+        ("SparkRunner", "--spark_master_url"),
+    ],
+)
 def test_beam_runner_without_its_options_names_them(runner, missing):
     settings = kubeflow.ClusterSettings(
         pipeline_root=ROOT, image=IMAGE, beam_runner=runner, beam_args=("--project=p",)
@@ -167,14 +194,14 @@ def test_beam_runner_without_its_options_names_them(runner, missing):
 
 def test_flink_without_a_harness_image_says_how_to_give_one():
     settings = kubeflow.ClusterSettings(
-        pipeline_root=ROOT, image=IMAGE, beam_runner="FlinkRunner",
+        pipeline_root=ROOT,
+        image=IMAGE,
+        beam_runner="FlinkRunner",
         beam_args=("--flink_master=flink:8081",),
-    )  # fmt: skip
+    )
     with pytest.raises(kubeflow.CompileError, match="--beam-image"):
         kubeflow.beam_pipeline_args(settings)
-    given = kubeflow.beam_pipeline_args(
-        dataclasses.replace(settings, beam_image="img:1")
-    )
+    given = kubeflow.beam_pipeline_args(dataclasses.replace(settings, beam_image="img:1"))
     assert given[-2:] == ["--environment_type=DOCKER", "--environment_config=img:1"]
 
 
@@ -188,10 +215,23 @@ def test_local_pipeline_root_is_refused():
 def test_cli_writes_a_pipeline_job_file(tmp_path):
     output = tmp_path / "specs" / "reuters.json"
     code, out, err = run_dlwp(
-        "compile", "reuters", "--target", "kubeflow", "--output", str(output),
-        "--image", IMAGE, "--pipeline-root", ROOT + "/", "--gpus", "1",
-        "--home", str(tmp_path / "home"), "--epochs", "3",
-    )  # fmt: skip
+        "compile",
+        "reuters",
+        "--target",
+        "kubeflow",
+        "--output",
+        str(output),
+        "--image",
+        IMAGE,
+        "--pipeline-root",
+        ROOT + "/",
+        "--gpus",
+        "1",
+        "--home",
+        str(tmp_path / "home"),
+        "--epochs",
+        "3",
+    )
     assert code == 0, err
     assert f"wrote {output}" in out
     job = json_format.ParseDict(json.loads(output.read_text()), pipeline_spec_pb2.PipelineJob())
@@ -203,9 +243,16 @@ def test_cli_writes_a_pipeline_job_file(tmp_path):
 
 def compile_cli(tmp_path, *flags):
     return run_dlwp(
-        "compile", "mnist", "--output", str(tmp_path / "x.json"), "--pipeline-root", ROOT,
-        "--home", str(tmp_path), *flags,
-    )  # fmt: skip
+        "compile",
+        "mnist",
+        "--output",
+        str(tmp_path / "x.json"),
+        "--pipeline-root",
+        ROOT,
+        "--home",
+        str(tmp_path),
+        *flags,
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +262,7 @@ def compile_cli(tmp_path, *flags):
         (["--beam-arg", "project=p"], "not a Beam option"),
         (["--gpus", "-1"], "--gpus must be at least 1"),
     ],
-)  # fmt: skip
+)
 def test_cli_refuses_settings_that_cannot_compile(tmp_path, flags, message):
     code, _, err = compile_cli(tmp_path, *flags)
     assert code == 2
@@ -230,11 +277,20 @@ def test_cli_refuses_settings_that_cannot_compile(tmp_path, flags, message):
         (["--gpu-type", "NVIDIA_TESLA_T4"], "--gpu-type needs --gpus"),
         (["--tpu-type", "TPU_V3"], "--tpu-type needs --tpu-topology"),
     ],
-)  # fmt: skip
+)
 def test_cli_refuses_contradicting_flags(tmp_path, capsys, flags, message):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["compile", "mnist", "--output", str(tmp_path / "x.json"),
-                  "--pipeline-root", ROOT, *flags])  # fmt: skip
+        cli.main(
+            [
+                "compile",
+                "mnist",
+                "--output",
+                str(tmp_path / "x.json"),
+                "--pipeline-root",
+                ROOT,
+                *flags,
+            ]
+        )
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -260,9 +316,13 @@ def test_vertex_sdk_builds_its_pipeline_job_from_the_compiled_file(tmp_path):
         ),
     )
     job = aiplatform.PipelineJob(
-        display_name="dlwp-mnist", template_path=str(path), pipeline_root=ROOT,
-        project="my-project", location="europe-west4", credentials=AnonymousCredentials(),
-    )  # fmt: skip
+        display_name="dlwp-mnist",
+        template_path=str(path),
+        pipeline_root=ROOT,
+        project="my-project",
+        location="europe-west4",
+        credentials=AnonymousCredentials(),
+    )
     resource = job._gca_resource  # what .submit() would send
     assert resource.runtime_config.gcs_output_directory == ROOT
     assert set(resource.pipeline_spec["root"]["dag"]["tasks"]) == STEPS | RESOLVER_TASKS

@@ -8,16 +8,31 @@ from pipelines.pipeline import TrainingOptions, create_pipeline
 from pipelines.tasks import BOOK_TASKS
 
 EXPECTED = [
-    "ExampleGen", "StatisticsGen", "SchemaGen", "CurateSchema", "ExampleValidator", "DataGate",
-    "Transform", "Trainer", "Baseline", "LastBlessedModel", "Evaluator", "BlessingGate", "Pusher",
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "CurateSchema",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "Baseline",
+    "LastBlessedModel",
+    "Evaluator",
+    "BlessingGate",
+    "Pusher",
     "Exporter",
-]  # fmt: skip
+]
 
 
 def build(task, tmp_path, **kwargs):
     return create_pipeline(
-        task, str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"),
-        str(tmp_path / "exports"), **kwargs
+        task,
+        str(tmp_path / "root"),
+        str(tmp_path),
+        str(tmp_path / "serving"),
+        str(tmp_path / "exports"),
+        **kwargs,
     )
 
 

@@ -33,8 +33,9 @@ def toy_server(toy_models):
 
     settings = settings_for(
         models_dir=toy_models,
-        limits=RestLimits(max_body_bytes=1024 * 1024, max_concurrent_requests=64,
-                          request_timeout_s=10.0),
+        limits=RestLimits(
+            max_body_bytes=1024 * 1024, max_concurrent_requests=64, request_timeout_s=10.0
+        ),
     )
     with running_server(settings) as server:
         yield server

@@ -42,21 +42,27 @@ class _Toy(tf.Module):
         parsed = tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([3], tf.float32)})
         return {"predictions": tf.reduce_sum(parsed["x"], axis=1) * self.version}
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.float32, name="a"), tf.TensorSpec([None, 2], tf.int64, name="b")
-    ])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.float32, name="a"),
+            tf.TensorSpec([None, 2], tf.int64, name="b"),
+        ]
+    )
     def two_inputs(self, a, b):
         total = a + tf.cast(tf.reduce_sum(b, axis=1), tf.float32)
         return {"total": total, "label_bytes": tf.strings.as_string(total)}
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, 3], tf.float32, name="x"),
-        tf.TensorSpec([], tf.int32, name="iterations"),
-    ])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 3], tf.float32, name="x"),
+            tf.TensorSpec([], tf.int32, name="iterations"),
+        ]
+    )
     def slow(self, x, iterations):
         matrix = tf.fill([256, 256], 1.0 / 256)
         busy = tf.while_loop(
-            lambda i, m: i < iterations, lambda i, m: (i + 1, tf.matmul(m, matrix)),
+            lambda i, m: i < iterations,
+            lambda i, m: (i + 1, tf.matmul(m, matrix)),
             [tf.constant(0), matrix],
         )[1]
         scores = self._outputs(x)["scores"]
@@ -67,13 +73,17 @@ def write_toy_model(base: str, version: int) -> str:
     """Writes version `version` of the toy model under `base`; returns its folder."""
     toy = _Toy(version)
     path = os.path.join(base, str(version))
-    tf.saved_model.save(toy, path, signatures={
-        "serving_default": toy.serving_default,
-        "from_examples": toy.from_examples,
-        "regress_examples": toy.regress_examples,
-        "two_inputs": toy.two_inputs,
-        "slow": toy.slow,
-    })
+    tf.saved_model.save(
+        toy,
+        path,
+        signatures={
+            "serving_default": toy.serving_default,
+            "from_examples": toy.from_examples,
+            "regress_examples": toy.regress_examples,
+            "two_inputs": toy.two_inputs,
+            "slow": toy.slow,
+        },
+    )
     return path
 
 

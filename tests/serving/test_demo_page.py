@@ -30,8 +30,9 @@ def exports(tmp_path_factory, saved_model) -> tuple[str, dict]:
 
 @pytest.fixture(scope="module")
 def server(exports, tmp_path_factory):
-    settings = settings_for(models_dir=str(tmp_path_factory.mktemp("no-models")),
-                            exports_dir=exports[0])
+    settings = settings_for(
+        models_dir=str(tmp_path_factory.mktemp("no-models")), exports_dir=exports[0]
+    )
     with running_server(settings) as running:
         yield running
 
@@ -100,7 +101,7 @@ def test_light_upload_is_inverted_and_predicted(server, browser, saved_model, tm
 def test_missing_export_shows_an_error(server, browser):
     demo = open_demo(browser, f"{server.url}/demo/?model=never_trained", timeout_s=30)
     assert demo.status == "error"
-    assert "No export of model \"never_trained\"" in demo.message
+    assert 'No export of model "never_trained"' in demo.message
 
 
 def test_missing_format_shows_an_error(server, browser):
@@ -109,12 +110,11 @@ def test_missing_format_shows_an_error(server, browser):
     assert "no tfjs_uint8 model" in demo.message
 
 
-def test_page_without_exports_dir_shows_an_error_and_server_keeps_serving(
-        browser, toy_models):
+def test_page_without_exports_dir_shows_an_error_and_server_keeps_serving(browser, toy_models):
     with running_server(settings_for(models_dir=toy_models)) as plain:
         demo = open_demo(browser, f"{plain.url}/demo/", timeout_s=30)
         assert demo.status == "error"
-        assert "No export of model \"fashion_mnist\"" in demo.message
+        assert 'No export of model "fashion_mnist"' in demo.message
         with plain.client() as client:
             assert client.get("/v1/models/toy").status_code == 200
             assert client.get("/exports/fashion_mnist/latest.json").status_code == 404
@@ -123,8 +123,7 @@ def test_page_without_exports_dir_shows_an_error_and_server_keeps_serving(
 def test_missing_tfjs_answers_404_and_page_says_run_make_install(browser, exports, tmp_path):
     web_dir = tmp_path / "web"
     shutil.copytree(os.path.join(default_web_dir(), "demo"), web_dir / "demo")
-    settings = settings_for(models_dir=str(tmp_path), exports_dir=exports[0],
-                            web_dir=str(web_dir))
+    settings = settings_for(models_dir=str(tmp_path), exports_dir=exports[0], web_dir=str(web_dir))
     with running_server(settings) as server:
         with server.client() as client:
             response = client.get("/demo/tf.min.js")
@@ -134,12 +133,15 @@ def test_missing_tfjs_answers_404_and_page_says_run_make_install(browser, export
         assert "run make install" in demo.message
 
 
-@pytest.mark.parametrize("path", [
-    "/exports/../outside.txt",
-    "/exports/%2e%2e/outside.txt",
-    "/exports/tiny/../../outside.txt",
-    "/exports/..%2foutside.txt",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/exports/../outside.txt",
+        "/exports/%2e%2e/outside.txt",
+        "/exports/tiny/../../outside.txt",
+        "/exports/..%2foutside.txt",
+    ],
+)
 def test_path_traversal_out_of_exports_is_refused(server, exports, path):
     home = os.path.dirname(exports[0])
     with open(os.path.join(home, "outside.txt"), "w") as f:

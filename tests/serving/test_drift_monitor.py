@@ -25,9 +25,9 @@ def models_dir(tmp_path_factory):
 @pytest.fixture
 def server(models_dir):
     settings = settings_for(
-        models_dir=models_dir, drift=DriftSettings(window_size=300, min_samples=100,
-                                                   interval_s=0.1),
-    )  # fmt: skip
+        models_dir=models_dir,
+        drift=DriftSettings(window_size=300, min_samples=100, interval_s=0.1),
+    )
     with running_server(settings) as running:
         yield running
 
@@ -84,13 +84,17 @@ def test_drifted_traffic_crosses_the_thresholds_and_the_status_says_which(server
         drift = _series(client, "dlwp_feature_drift")
         thresholds = _series(client, "dlwp_feature_drift_threshold")
         assert all(drift[key] > thresholds[key] for key in drift)
-        assert (_series(client, "dlwp_prediction_drift")[("l_infinity",)]
-                > _series(client, "dlwp_prediction_drift_threshold")[("l_infinity",)])
+        assert (
+            _series(client, "dlwp_prediction_drift")[("l_infinity",)]
+            > _series(client, "dlwp_prediction_drift_threshold")[("l_infinity",)]
+        )
         status = client.get(f"/monitoring/drift?model={MODEL}").json()[MODEL]["1"]
         assert status["samples"] == 300
         assert status["features"]["color"]["drifted"] and status["features"]["rooms"]["drifted"]
-        assert status["features"]["color"]["recent"][status["features"]["color"]["bins"]
-                                                     .index("red")] == 1.0
+        assert (
+            status["features"]["color"]["recent"][status["features"]["color"]["bins"].index("red")]
+            == 1.0
+        )
         assert client.get("/monitoring/drift?model=nope").status_code == 404
 
 
@@ -104,8 +108,7 @@ def test_missing_and_out_of_domain_values_are_counted(server):
 
 
 def test_a_full_queue_drops_calls_instead_of_blocking_requests(models_dir):
-    settings = settings_for(models_dir=models_dir, drift=DriftSettings(queue_size=1,
-                                                                       interval_s=60))
+    settings = settings_for(models_dir=models_dir, drift=DriftSettings(queue_size=1, interval_s=60))
     with running_server(settings) as running, running.client() as client:
         for _ in range(20):  # the monitor measures once a minute: its queue stays full
             _predict(client, [0.5], ["red"])
@@ -118,8 +121,9 @@ def test_a_version_without_reference_is_served_and_not_monitored(models_dir, tmp
 
     shutil.copytree(os.path.join(models_dir, MODEL, "1"), tmp_path / MODEL / "1")
     os.remove(tmp_path / MODEL / "1" / "assets.extra" / REFERENCE_FILE)
-    settings = settings_for(models_dir=str(tmp_path),
-                            drift=DriftSettings(min_samples=1, interval_s=0.1))
+    settings = settings_for(
+        models_dir=str(tmp_path), drift=DriftSettings(min_samples=1, interval_s=0.1)
+    )
     with running_server(settings) as running, running.client() as client:
         _predict(client, [0.5] * 10, ["red"] * 10)
         _flush(running)
@@ -140,8 +144,11 @@ def test_dlwp_drift_prints_the_table_and_plots_what_drifted(server, tmp_path, ca
     assert code == 1  # drift found
     assert any(line.split()[1:2] == ["rooms"] and line.endswith("YES") for line in out.splitlines())
     plots = sorted(os.listdir(tmp_path))
-    assert plots == [f"{MODEL}-v1-color.png", f"{MODEL}-v1-predictions.png",
-                     f"{MODEL}-v1-rooms.png"]  # fmt: skip
+    assert plots == [
+        f"{MODEL}-v1-color.png",
+        f"{MODEL}-v1-predictions.png",
+        f"{MODEL}-v1-rooms.png",
+    ]
     assert all(os.path.getsize(tmp_path / name) > 1000 for name in plots)
 
 
@@ -161,9 +168,11 @@ def test_a_gateway_in_front_of_tf_serving_monitors_drift_too(models_dir):
     backend = settings_for(models_dir=models_dir, drift=None)
     with running_server(backend) as tf_serving:
         settings = settings_for(
-            backend="tfserving", tfserving_address=tf_serving.grpc_address, models_dir=models_dir,
+            backend="tfserving",
+            tfserving_address=tf_serving.grpc_address,
+            models_dir=models_dir,
             drift=DriftSettings(window_size=300, min_samples=100, interval_s=0.1),
-        )  # fmt: skip
+        )
         with running_server(settings) as gateway, gateway.client() as client:
             for _ in range(5):
                 _predict(client, np.random.default_rng(4).normal(1.0, 1, 60), ["red"] * 60)

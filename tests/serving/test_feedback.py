@@ -19,11 +19,13 @@ class _RawFeatures(tf.Module):
     """A model with dlwp's raw-feature signature: word indices padded with 0, a numeric column
     (NaN: missing) and a string column ("": missing)."""
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None], tf.int64, name="words"),
-        tf.TensorSpec([None], tf.float32, name="rooms"),
-        tf.TensorSpec([None], tf.string, name="color"),
-    ])  # fmt: skip
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.int64, name="words"),
+            tf.TensorSpec([None], tf.float32, name="rooms"),
+            tf.TensorSpec([None], tf.string, name="color"),
+        ]
+    )
     def serving_default(self, words, rooms, color):
         total = tf.cast(tf.reduce_sum(words, axis=1), tf.float32) / 100.0
         total += tf.where(tf.math.is_nan(rooms), 0.0, rooms)
@@ -47,9 +49,9 @@ def read_feedback(folder: str) -> list[dict]:
     for path in sorted(glob.glob(os.path.join(folder, "*", "*.tfrecord.gz"))):
         for record in tf.data.TFRecordDataset(path, "GZIP").as_numpy_iterator():
             features = tf.train.Example.FromString(record).features.feature
-            examples.append({
-                name: list(getattr(f, f.WhichOneof("kind")).value) for name, f in features.items()
-            })  # fmt: skip
+            examples.append(
+                {name: list(getattr(f, f.WhichOneof("kind")).value) for name, f in features.items()}
+            )
     return examples
 
 
@@ -97,9 +99,9 @@ def test_sampling_keeps_about_the_rate_and_counts_what_it_wrote(raw_models, tmp_
         registry = server.stack.metrics.registry
     logged = read_feedback(feedback)
     assert 60 <= len(logged) <= 140  # 400 examples at 0.25: 100 expected
-    assert registry.get_sample_value(
-        "dlwp_feedback_examples_total", {"model": "houses"}
-    ) == len(logged)
+    assert registry.get_sample_value("dlwp_feedback_examples_total", {"model": "houses"}) == len(
+        logged
+    )
     assert not registry.get_sample_value("dlwp_feedback_dropped_total", {"model": "houses"})
 
 
@@ -134,8 +136,11 @@ def test_an_open_file_is_partial_until_it_rotates(tmp_path):
         partial = wait_for(lambda: glob.glob(str(tmp_path / "houses" / "*.partial")), 10)
         assert len(partial) == 1 and partial[0].endswith(".tfrecord.gz.partial")
         renamed = partial[0].removesuffix(".partial")
-        wait_for(lambda: os.path.exists(renamed) and not os.path.exists(partial[0]), 10,
-                 "the rotated file renamed")
+        wait_for(
+            lambda: os.path.exists(renamed) and not os.path.exists(partial[0]),
+            10,
+            "the rotated file renamed",
+        )
     finally:
         logger.close()
 

@@ -33,9 +33,10 @@ def test_gateway_status_metadata_and_classify(gateway, rest):
     for path in ("/v1/models/toy", "/v1/models/toy/versions/1/metadata"):
         assert gateway.get(path).json() == rest.get(path).json()
     body = {"examples": [{"x": x} for x in X]}
-    assert gateway.post("/v1/models/toy:classify", json=body).json() == rest.post(
-        "/v1/models/toy:classify", json=body
-    ).json()
+    assert (
+        gateway.post("/v1/models/toy:classify", json=body).json()
+        == rest.post("/v1/models/toy:classify", json=body).json()
+    )
 
 
 def test_gateway_passes_backend_errors_through(gateway):
@@ -48,8 +49,10 @@ def test_gateway_passes_backend_errors_through(gateway):
 def test_gateway_counts_its_requests(gateway):
     gateway.post("/v1/models/toy:predict", json={"instances": X})
     metrics = gateway.get("/metrics").text
-    assert 'dlwp_request_count_total{api="predict",code="OK",model="toy",protocol="rest",' \
-           'version="1"}' in metrics
+    assert (
+        'dlwp_request_count_total{api="predict",code="OK",model="toy",protocol="rest",'
+        'version="1"}' in metrics
+    )
 
 
 def test_gateway_answers_503_when_tf_serving_is_down():

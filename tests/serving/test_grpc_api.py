@@ -105,13 +105,20 @@ def test_get_model_status(channel):
     assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
-@pytest.mark.parametrize("request_of,code,words", [
-    (lambda: predict_request(model="nope"), grpc.StatusCode.NOT_FOUND, ["nope"]),
-    (lambda: predict_request(x=X.astype(np.float64)), grpc.StatusCode.INVALID_ARGUMENT,
-     ["'x'", "DT_FLOAT", "float64"]),
-    (lambda: predict_request(x=X[:, :2]), grpc.StatusCode.INVALID_ARGUMENT, ["[-1, 3]"]),
-    (lambda: predict_request(signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, ["nope"]),
-], ids=["unknown model", "wrong dtype", "wrong shape", "unknown signature"])  # fmt: skip
+@pytest.mark.parametrize(
+    "request_of,code,words",
+    [
+        (lambda: predict_request(model="nope"), grpc.StatusCode.NOT_FOUND, ["nope"]),
+        (
+            lambda: predict_request(x=X.astype(np.float64)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            ["'x'", "DT_FLOAT", "float64"],
+        ),
+        (lambda: predict_request(x=X[:, :2]), grpc.StatusCode.INVALID_ARGUMENT, ["[-1, 3]"]),
+        (lambda: predict_request(signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, ["nope"]),
+    ],
+    ids=["unknown model", "wrong dtype", "wrong shape", "unknown signature"],
+)
 def test_errors_carry_tf_serving_status_codes(predictions, request_of, code, words):
     with pytest.raises(grpc.RpcError) as raised:
         predictions.Predict(request_of(), timeout=10)

@@ -32,11 +32,14 @@ def test_requests_over_the_concurrency_limit_get_429_while_health_answers(toy_mo
     limits = RestLimits(max_concurrent_requests=2, request_timeout_s=30.0)
     with (
         running_server(settings_for(models_dir=toy_models, limits=limits)) as server,
-        server.client() as client, ThreadPoolExecutor(2) as pool,
+        server.client() as client,
+        ThreadPoolExecutor(2) as pool,
     ):
         slow = [pool.submit(post, server, "/v1/models/toy:predict", SLOW) for _ in range(2)]
-        wait_for(lambda: metric_value(client, "dlwp_requests_in_flight") == 2,
-                 what="two slow requests in flight")
+        wait_for(
+            lambda: metric_value(client, "dlwp_requests_in_flight") == 2,
+            what="two slow requests in flight",
+        )
         third = client.post("/v1/models/toy:predict", json=PREDICT)
         health = client.get("/healthz")
         assert not any(request.done() for request in slow), "the slow requests were too fast"
@@ -65,8 +68,9 @@ def test_request_over_the_deadline_gets_504_and_the_server_keeps_answering(toy_m
 
 
 def test_batched_requests_each_get_their_own_rows(toy_models):
-    batching = BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000,
-                               max_enqueued_batches=4, num_batch_threads=1)
+    batching = BatchingOptions(
+        max_batch_size=8, batch_timeout_micros=50_000, max_enqueued_batches=4, num_batch_threads=1
+    )
     # Sums from -0.8 to 0.7: every row has its own scores (none saturate the softmax).
     rows = [[[(i - 8) / 10, 0.0, 0.0]] for i in range(16)]
     with running_server(settings_for(models_dir=toy_models, batching=batching)) as server:
@@ -93,8 +97,12 @@ def test_batched_requests_each_get_their_own_rows(toy_models):
 
 def test_full_batch_queue_answers_429_at_once(toy_models):
     # Three examples wait up to 1 s for a fourth; a queue holds one batch of four examples.
-    batching = BatchingOptions(max_batch_size=4, batch_timeout_micros=1_000_000,
-                               max_enqueued_batches=1, num_batch_threads=1)
+    batching = BatchingOptions(
+        max_batch_size=4,
+        batch_timeout_micros=1_000_000,
+        max_enqueued_batches=1,
+        num_batch_threads=1,
+    )
     three = {"instances": [[1.0, 0.0, 0.0]] * 3}
     two = {"instances": [[0.0, 1.0, 0.0]] * 2}
     with (
@@ -120,9 +128,11 @@ def test_scheduler_refuses_work_beyond_its_enqueued_batches():
         release.wait(timeout=30)
         return {"y": batch["x"] * 2}
 
-    scheduler = BatchScheduler(BatchingOptions(
-        max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=2, num_batch_threads=1
-    ))
+    scheduler = BatchScheduler(
+        BatchingOptions(
+            max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=2, num_batch_threads=1
+        )
+    )
     try:
         first = scheduler.submit("toy", blocking_run, {"x": np.zeros([2, 1])})
         assert running.wait(timeout=10), "the first batch did not start"
@@ -137,8 +147,12 @@ def test_scheduler_refuses_work_beyond_its_enqueued_batches():
         release.set()
         scheduler.stop()
     assert first.result(timeout=10)["y"].tolist() == [[0.0], [0.0]]
-    assert [q.result(timeout=10)["y"].tolist() for q in queued] == [[[0.0]], [[2.0]], [[4.0]],
-                                                                    [[6.0]]]
+    assert [q.result(timeout=10)["y"].tolist() for q in queued] == [
+        [[0.0]],
+        [[2.0]],
+        [[4.0]],
+        [[6.0]],
+    ]
 
 
 def test_scheduler_refuses_a_request_larger_than_a_batch():

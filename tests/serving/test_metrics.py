@@ -58,5 +58,15 @@ def test_unknown_model_names_create_no_new_series(rest):
     text = rest.get("/metrics").text
     assert "made-up" not in text
     found = samples(rest)
-    assert value(found, "dlwp_request_count_total", model="_unknown", version="",
-                 api="predict", protocol="rest", code="NOT_FOUND") >= 20
+    assert (
+        value(
+            found,
+            "dlwp_request_count_total",
+            model="_unknown",
+            version="",
+            api="predict",
+            protocol="rest",
+            code="NOT_FOUND",
+        )
+        >= 20
+    )

@@ -16,17 +16,27 @@ X = [[1.0, 2.0, 3.0], [0.0, 0.0, -0.5]]
 
 
 def example_bytes(x):
-    return tf.train.Example(features=tf.train.Features(feature={
-        "x": tf.train.Feature(float_list=tf.train.FloatList(value=x)),
-    })).SerializeToString()  # fmt: skip
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=x)),
+            }
+        )
+    ).SerializeToString()
 
 
 def test_status_lists_every_version_as_tf_serving_prints_it(rest):
     response = rest.get("/v1/models/toy")
     assert response.status_code == 200
-    assert response.json() == {"model_version_status": [
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    ]}  # fmt: skip
+    assert response.json() == {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
     assert rest.get("/v1/models/toy/versions/1").json() == response.json()
 
 
@@ -35,7 +45,11 @@ def test_metadata_prints_signature_defs(rest):
     assert body["model_spec"] == {"name": "toy", "version": "1", "signature_name": ""}
     signatures = body["metadata"]["signature_def"]["signature_def"]
     assert set(signatures) == {
-        "serving_default", "from_examples", "regress_examples", "two_inputs", "slow"
+        "serving_default",
+        "from_examples",
+        "regress_examples",
+        "two_inputs",
+        "slow",
     }
     default = signatures["serving_default"]
     assert default["method_name"] == "tensorflow/serving/predict"
@@ -81,7 +95,8 @@ def test_predict_several_inputs_and_a_bytes_output(rest):
     assert base64.b64decode(prediction["label_bytes"]["b64"]).decode().startswith("4.5")
     columnar = {"signature_name": "two_inputs", "inputs": {"a": [1.0, 2.0], "b": [[0, 0], [1, 1]]}}
     assert rest.post("/v1/models/toy:predict", json=columnar).json()["outputs"]["total"] == [
-        1.0, 4.0
+        1.0,
+        4.0,
     ]
 
 
@@ -98,9 +113,7 @@ def test_predict_decodes_b64_strings(rest):
 
 
 def test_predict_accepts_and_returns_nan_tokens(rest):
-    response = rest.post(
-        "/v1/models/toy:predict", content=b'{"instances": [[1.0, NaN, 2.0]]}'
-    )
+    response = rest.post("/v1/models/toy:predict", content=b'{"instances": [[1.0, NaN, 2.0]]}')
     assert response.status_code == 200
     assert b"NaN" in response.content
     scores = json.loads(response.content)["predictions"][0]["scores"]
@@ -140,9 +153,12 @@ def test_openapi_document_describes_every_model_route(rest):
     document = rest.get("/v1/openapi.json").json()
     assert document["openapi"].startswith("3.")
     for path in (
-        "/v1/models/{model}", "/v1/models/{model}/versions/{version}/metadata",
-        "/v1/models/{model}/labels/{label}:predict", "/v1/models/{model}:classify",
-        "/v1/models/{model}:regress", "/monitoring/prometheus/metrics",
+        "/v1/models/{model}",
+        "/v1/models/{model}/versions/{version}/metadata",
+        "/v1/models/{model}/labels/{label}:predict",
+        "/v1/models/{model}:classify",
+        "/v1/models/{model}:regress",
+        "/monitoring/prometheus/metrics",
     ):
         assert path in document["paths"], path
     # Every $ref points at a component that exists.
@@ -165,64 +181,192 @@ def _refs(node):
 BIG = "9" * 5000
 # (what, method, path, body bytes, status, words the error must contain)
 BAD_REQUESTS = [
-    ("malformed JSON", "POST", "/v1/models/toy:predict", b'{"instances": [1,', 400,
-     ["not valid JSON"]),
-    ("body is not an object", "POST", "/v1/models/toy:predict", b"[1, 2]", 400,
-     ["JSON object"]),
-    ("wrong dtype", "POST", "/v1/models/toy:predict", b'{"instances": [["a", "b", "c"]]}', 400,
-     ["'x'", "DT_FLOAT"]),
-    ("wrong shape", "POST", "/v1/models/toy:predict", b'{"instances": [[1.0, 2.0]]}', 400,
-     ["[-1, 3]", "[1, 2]"]),
-    ("ragged rows", "POST", "/v1/models/toy:predict", b'{"instances": [[1, 2, 3], [1]]}', 400,
-     ["rectangular", "'x'"]),
-    ("missing input", "POST", "/v1/models/toy:predict",
-     b'{"signature_name": "two_inputs", "inputs": {"a": [1.0]}}', 400, ["missing", "b"]),
-    ("unknown input", "POST", "/v1/models/toy:predict", b'{"inputs": {"y": [[1, 2, 3]]}}', 400,
-     ["unknown input", "y"]),
-    ("instances and inputs", "POST", "/v1/models/toy:predict",
-     b'{"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]}', 400, ["exactly one"]),
-    ("neither instances nor inputs", "POST", "/v1/models/toy:predict", b"{}", 400,
-     ["exactly one"]),
-    ("NaN into an int input", "POST", "/v1/models/toy:predict",
-     b'{"signature_name": "two_inputs", "instances": [{"a": 1.0, "b": [NaN, 1]}]}', 400,
-     ["'b'", "DT_INT64"]),
-    ("int out of range", "POST", "/v1/models/toy:predict",
-     b'{"signature_name": "two_inputs", "instances": [{"a": 1.0, "b": [1, 99999999999999999999]}]}',
-     400, ["'b'"]),
-    ("unknown signature", "POST", "/v1/models/toy:predict",
-     b'{"signature_name": "nope", "instances": [[1, 2, 3]]}', 400, ["nope", "not found"]),
-    ("unknown model", "POST", "/v1/models/nope:predict", b'{"instances": [[1, 2, 3]]}', 404,
-     ["Servable not found", "nope"]),
-    ("unknown version", "POST", "/v1/models/toy/versions/7:predict",
-     b'{"instances": [[1, 2, 3]]}', 404, ["Specific(toy, 7)"]),
-    ("unknown label", "POST", "/v1/models/toy/labels/canary:predict",
-     b'{"instances": [[1, 2, 3]]}', 400, ["label", "canary"]),
+    (
+        "malformed JSON",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [1,',
+        400,
+        ["not valid JSON"],
+    ),
+    ("body is not an object", "POST", "/v1/models/toy:predict", b"[1, 2]", 400, ["JSON object"]),
+    (
+        "wrong dtype",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [["a", "b", "c"]]}',
+        400,
+        ["'x'", "DT_FLOAT"],
+    ),
+    (
+        "wrong shape",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [[1.0, 2.0]]}',
+        400,
+        ["[-1, 3]", "[1, 2]"],
+    ),
+    (
+        "ragged rows",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [[1, 2, 3], [1]]}',
+        400,
+        ["rectangular", "'x'"],
+    ),
+    (
+        "missing input",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"signature_name": "two_inputs", "inputs": {"a": [1.0]}}',
+        400,
+        ["missing", "b"],
+    ),
+    (
+        "unknown input",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"inputs": {"y": [[1, 2, 3]]}}',
+        400,
+        ["unknown input", "y"],
+    ),
+    (
+        "instances and inputs",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]}',
+        400,
+        ["exactly one"],
+    ),
+    ("neither instances nor inputs", "POST", "/v1/models/toy:predict", b"{}", 400, ["exactly one"]),
+    (
+        "NaN into an int input",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"signature_name": "two_inputs", "instances": [{"a": 1.0, "b": [NaN, 1]}]}',
+        400,
+        ["'b'", "DT_INT64"],
+    ),
+    (
+        "int out of range",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"signature_name": "two_inputs", '
+        b'"instances": [{"a": 1.0, "b": [1, 99999999999999999999]}]}',
+        400,
+        ["'b'"],
+    ),
+    (
+        "unknown signature",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"signature_name": "nope", "instances": [[1, 2, 3]]}',
+        400,
+        ["nope", "not found"],
+    ),
+    (
+        "unknown model",
+        "POST",
+        "/v1/models/nope:predict",
+        b'{"instances": [[1, 2, 3]]}',
+        404,
+        ["Servable not found", "nope"],
+    ),
+    (
+        "unknown version",
+        "POST",
+        "/v1/models/toy/versions/7:predict",
+        b'{"instances": [[1, 2, 3]]}',
+        404,
+        ["Specific(toy, 7)"],
+    ),
+    (
+        "unknown label",
+        "POST",
+        "/v1/models/toy/labels/canary:predict",
+        b'{"instances": [[1, 2, 3]]}',
+        400,
+        ["label", "canary"],
+    ),
     ("version is not a number", "GET", "/v1/models/toy/versions/one", b"", 400, ["one"]),
     ("status of an unknown model", "GET", "/v1/models/nope", b"", 404, ["nope"]),
     ("GET on predict", "GET", "/v1/models/toy:predict", b"", 400, ["Malformed request"]),
     ("unknown verb", "POST", "/v1/models/toy:explain", b"{}", 404, ["Malformed request"]),
-    ("bad b64", "POST", "/v1/models/toy:predict",
-     b'{"signature_name": "from_examples", "instances": [{"b64": "***"}]}', 400, ["base64"]),
-    ("classify: feature in context and example", "POST", "/v1/models/toy:classify",
-     b'{"context": {"x": [1.0, 1.0, 1.0]}, "examples": [{"x": [1.0, 2.0, 3.0]}]}', 400,
-     ["both"]),
-    ("classify: no examples", "POST", "/v1/models/toy:classify", b'{"examples": []}', 400,
-     ["examples"]),
-    ("classify: ints for a float feature", "POST", "/v1/models/toy:classify",
-     b'{"examples": [{"x": [1, 2, 3]}]}', 400, ["decimal point"]),
-    ("regress on a signature without examples", "POST", "/v1/models/toy:regress",
-     b'{"signature_name": "two_inputs", "examples": [{"a": 1.0}]}', 400,
-     ["serialized tf.Examples"]),
-    ("100,000-deep nesting", "POST", "/v1/models/toy:predict",
-     b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, ["deeper than"]),
-    ("deep nesting with NaN", "POST", "/v1/models/toy:predict",
-     b'{"instances": ' + b"[" * 100_000 + b"NaN" + b"]" * 100_000 + b"}", 400, ["deeper than"]),
-    ("oversized body", "POST", "/v1/models/toy:predict",
-     b'{"instances": [[' + b"1.0," * 300_000 + b"1.0]]}", 413, ["limit"]),
-    ("huge value echoed", "POST", "/v1/models/toy:predict",
-     ('{"signature_name": "two_inputs", "instances": [{"a": "' + BIG + '", "b": [1, 2]}]}'
-      ).encode(), 400, ["'a'", "bytes)"]),
-]  # fmt: skip
+    (
+        "bad b64",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"signature_name": "from_examples", "instances": [{"b64": "***"}]}',
+        400,
+        ["base64"],
+    ),
+    (
+        "classify: feature in context and example",
+        "POST",
+        "/v1/models/toy:classify",
+        b'{"context": {"x": [1.0, 1.0, 1.0]}, "examples": [{"x": [1.0, 2.0, 3.0]}]}',
+        400,
+        ["both"],
+    ),
+    (
+        "classify: no examples",
+        "POST",
+        "/v1/models/toy:classify",
+        b'{"examples": []}',
+        400,
+        ["examples"],
+    ),
+    (
+        "classify: ints for a float feature",
+        "POST",
+        "/v1/models/toy:classify",
+        b'{"examples": [{"x": [1, 2, 3]}]}',
+        400,
+        ["decimal point"],
+    ),
+    (
+        "regress on a signature without examples",
+        "POST",
+        "/v1/models/toy:regress",
+        b'{"signature_name": "two_inputs", "examples": [{"a": 1.0}]}',
+        400,
+        ["serialized tf.Examples"],
+    ),
+    (
+        "100,000-deep nesting",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        400,
+        ["deeper than"],
+    ),
+    (
+        "deep nesting with NaN",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": ' + b"[" * 100_000 + b"NaN" + b"]" * 100_000 + b"}",
+        400,
+        ["deeper than"],
+    ),
+    (
+        "oversized body",
+        "POST",
+        "/v1/models/toy:predict",
+        b'{"instances": [[' + b"1.0," * 300_000 + b"1.0]]}",
+        413,
+        ["limit"],
+    ),
+    (
+        "huge value echoed",
+        "POST",
+        "/v1/models/toy:predict",
+        (
+            '{"signature_name": "two_inputs", "instances": [{"a": "' + BIG + '", "b": [1, 2]}]}'
+        ).encode(),
+        400,
+        ["'a'", "bytes)"],
+    ),
+]
 
 
 @pytest.mark.parametrize(

@@ -41,9 +41,24 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path, toy_models):
     port, grpc_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "pipelines.cli", "serve", "--model-base", toy_models,
-        "--home", str(tmp_path / "home"), "--host", "127.0.0.1", "--port", str(port),
-        "--grpc-port", str(grpc_port), "--grace-s", str(GRACE_S), "--poll-s", "0.2",
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "serve",
+        "--model-base",
+        toy_models,
+        "--home",
+        str(tmp_path / "home"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+        "--grace-s",
+        str(GRACE_S),
+        "--poll-s",
+        "0.2",
     ]
     terminal = tmp_path / "terminal.txt"
     with open(terminal, "w") as out:
@@ -69,8 +84,10 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path, toy_models):
             senders = [threading.Thread(target=send_slow) for _ in range(3)]
             for sender in senders:
                 sender.start()
-            wait_for(lambda: metric_value(client, "dlwp_requests_in_flight") == 3,
-                     what="three slow requests in flight")
+            wait_for(
+                lambda: metric_value(client, "dlwp_requests_in_flight") == 3,
+                what="three slow requests in flight",
+            )
 
             process.send_signal(signal.SIGTERM)
             readiness = readiness_right_now(url)
@@ -98,12 +115,15 @@ def test_stopping_with_a_sub_second_grace_still_drains_in_flight_requests(toy_mo
     quick_slow = {"signature_name": "slow", "inputs": {"x": X, "iterations": 400}}
     settings = settings_for(models_dir=toy_models, grace_s=0.9)
     with (
-        running_server(settings) as server, server.client() as client,
+        running_server(settings) as server,
+        server.client() as client,
         ThreadPoolExecutor(1) as pool,
     ):
         in_flight = pool.submit(post, server, quick_slow)
-        wait_for(lambda: metric_value(client, "dlwp_requests_in_flight") == 1,
-                 what="the request to be in flight")
+        wait_for(
+            lambda: metric_value(client, "dlwp_requests_in_flight") == 1,
+            what="the request to be in flight",
+        )
         server.stack.http.should_exit = True
         answer = in_flight.result(timeout=30)
     assert answer.status_code == 200

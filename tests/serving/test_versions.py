@@ -97,7 +97,8 @@ def test_new_version_swaps_in_under_concurrent_load(tmp_path, toy_versions):
                 publish(toy_versions[2], base, 2)
                 wait_for(
                     lambda: version_states(client) == {1: "END", 2: "AVAILABLE"},
-                    timeout_s=25, what="version 2 AVAILABLE and version 1 END",
+                    timeout_s=25,
+                    what="version 2 AVAILABLE and version 1 END",
                 )
             swapped_s = time.monotonic()
             time.sleep(2)  # keep the load on after the swap
@@ -132,9 +133,12 @@ def variables_missing(folder: str, toy_versions) -> None:
 
 BROKEN_VERSIONS = [
     # Protobuf parses these bytes into an empty SavedModel (with a RuntimeWarning).
-    pytest.param(garbage_saved_model, ["saved_model.pb", "no MetaGraph"],
-                 id="garbage saved_model.pb",
-                 marks=pytest.mark.filterwarnings("ignore:Unexpected end-group tag")),
+    pytest.param(
+        garbage_saved_model,
+        ["saved_model.pb", "no MetaGraph"],
+        id="garbage saved_model.pb",
+        marks=pytest.mark.filterwarnings("ignore:Unexpected end-group tag"),
+    ),
     pytest.param(variables_missing, ["variables"], id="variables missing"),
 ]
 
@@ -179,7 +183,8 @@ def test_refused_version_is_loaded_once_its_files_are_complete(tmp_path, toy_ver
         )
         wait_for(
             lambda: version_states(client) == {1: "END", 2: "AVAILABLE"},
-            timeout_s=20, what="the completed version 2 to replace version 1",
+            timeout_s=20,
+            what="the completed version 2 to replace version 1",
         )
         assert answering_version(client) == 2
         assert version_status(client, 2)["status"]["error_message"] == ""
@@ -196,8 +201,9 @@ def test_unexpected_load_failure_refuses_the_version_instead_of_leaving_it_loadi
         raise RuntimeError("the loader broke")
 
     base = toy_base(tmp_path, toy_versions, 1)
-    manager = ModelManager(lambda: [ModelSource("toy", base)], ServingMetrics(),
-                           load=load_with_a_bug)
+    manager = ModelManager(
+        lambda: [ModelSource("toy", base)], ServingMetrics(), load=load_with_a_bug
+    )
     manager.poll()
     (status,) = manager.status("toy").model_version_status
     assert status.state == status.END
@@ -218,7 +224,8 @@ def test_deleting_the_latest_version_brings_back_the_previous_one(tmp_path, toy_
         shutil.rmtree(os.path.join(base, "2"))
         wait_for(
             lambda: version_states(client) == {1: "AVAILABLE", 2: "END"},
-            timeout_s=20, what="version 1 to replace the deleted version 2",
+            timeout_s=20,
+            what="version 1 to replace the deleted version 2",
         )
         assert answering_version(client) == 1
 
@@ -235,7 +242,8 @@ def test_version_deleted_under_policy_all_is_unloaded(tmp_path, toy_versions):
         shutil.rmtree(os.path.join(base, "1"))
         wait_for(
             lambda: version_states(client) == {1: "END", 2: "AVAILABLE"},
-            timeout_s=20, what="the deleted version 1 to be unloaded",
+            timeout_s=20,
+            what="the deleted version 1 to be unloaded",
         )
         response = client.post("/v1/models/toy/versions/1:predict", json=PREDICT)
         assert response.status_code == 404
@@ -248,10 +256,14 @@ def test_version_deleted_under_policy_all_is_unloaded(tmp_path, toy_versions):
 
 def test_labels_from_the_config_file_route_requests(tmp_path, toy_versions):
     base = toy_base(tmp_path, toy_versions, 1, 2)
-    config = write_config(tmp_path, toy_config(
-        base, "specific { versions: 1 versions: 2 }",
-        'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }',
-    ))
+    config = write_config(
+        tmp_path,
+        toy_config(
+            base,
+            "specific { versions: 1 versions: 2 }",
+            'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }',
+        ),
+    )
     with (
         running_server(settings_for(model_config_file=config)) as server,
         server.client() as client,
@@ -268,22 +280,30 @@ def test_labels_from_the_config_file_route_requests(tmp_path, toy_versions):
 
 CONFIG_ERRORS = [
     ("syntax error", 'config { name: "toy" base_path: }', ["models.config", "base_path"]),
-    ("label outside a specific policy",
-     toy_config("/models/toy", "specific { versions: 1 versions: 2 }",
-                'version_labels { key: "canary" value: 3 }'),
-     ["'toy'", "canary=3", "does not serve"]),
-    ("duplicate names",
-     toy_config("/models/a", "latest { num_versions: 1 }")
-     + toy_config("/models/b", "latest { num_versions: 1 }"),
-     ["toy", "twice"]),
-    ("specific policy without versions", toy_config("/models/toy", "specific { }"),
-     ["'toy'", "lists no versions"]),
-]  # fmt: skip
+    (
+        "label outside a specific policy",
+        toy_config(
+            "/models/toy",
+            "specific { versions: 1 versions: 2 }",
+            'version_labels { key: "canary" value: 3 }',
+        ),
+        ["'toy'", "canary=3", "does not serve"],
+    ),
+    (
+        "duplicate names",
+        toy_config("/models/a", "latest { num_versions: 1 }")
+        + toy_config("/models/b", "latest { num_versions: 1 }"),
+        ["toy", "twice"],
+    ),
+    (
+        "specific policy without versions",
+        toy_config("/models/toy", "specific { }"),
+        ["'toy'", "lists no versions"],
+    ),
+]
 
 
-@pytest.mark.parametrize(
-    "what,body,words", CONFIG_ERRORS, ids=[case[0] for case in CONFIG_ERRORS]
-)
+@pytest.mark.parametrize("what,body,words", CONFIG_ERRORS, ids=[case[0] for case in CONFIG_ERRORS])
 def test_config_file_error_names_the_problem(tmp_path, what, body, words):
     path = write_config(tmp_path, body)
     with pytest.raises(ModelConfigError) as raised:
@@ -309,14 +329,18 @@ def write_corrupt_warmup(version_dir: str) -> None:
 
 
 BAD_WARMUPS = [
-    ("wrong input name",
-     lambda folder: write_warmup_requests(folder, [{"y": np.zeros([1, 3], np.float32)}]),
-     ["warm-up", "unknown input(s): y"]),
-    ("wrong shape",
-     lambda folder: write_warmup_requests(folder, [{"x": np.zeros([1, 4], np.float32)}]),
-     ["warm-up", "[1, 4]"]),
+    (
+        "wrong input name",
+        lambda folder: write_warmup_requests(folder, [{"y": np.zeros([1, 3], np.float32)}]),
+        ["warm-up", "unknown input(s): y"],
+    ),
+    (
+        "wrong shape",
+        lambda folder: write_warmup_requests(folder, [{"x": np.zeros([1, 4], np.float32)}]),
+        ["warm-up", "[1, 4]"],
+    ),
     ("not a TFRecord file", write_corrupt_warmup, ["tf_serving_warmup_requests", "corrupted"]),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("what,write_warmup,words", BAD_WARMUPS, ids=[c[0] for c in BAD_WARMUPS])
@@ -348,7 +372,8 @@ def test_good_warmup_file_loads_the_version(tmp_path, toy_versions):
         publish(staged, base, 2)
         wait_for(
             lambda: version_states(client) == {1: "END", 2: "AVAILABLE"},
-            timeout_s=20, what="version 2 to load",
+            timeout_s=20,
+            what="version 2 to load",
         )
         assert answering_version(client) == 2
         assert metric_value(client, LOAD_FAILURES) == 0

@@ -52,12 +52,18 @@ def write_tiny_export(exports_dir: str, model: str, saved_model_dir: str) -> dic
     from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
 
     version_dir = os.path.join(exports_dir, model, "1")
-    convert_tf_saved_model(saved_model_dir, os.path.join(version_dir, "tfjs_float32"),
-                           signature_def="serving_default", saved_model_tags="serve")
+    convert_tf_saved_model(
+        saved_model_dir,
+        os.path.join(version_dir, "tfjs_float32"),
+        signature_def="serving_default",
+        saved_model_tags="serve",
+    )
     images = np.random.default_rng(1).integers(0, 256, (8, PIXELS))
     outputs = saved_model_predict(saved_model_dir, images)
     golden = {
-        "model": model, "version": 1, "input": "raw",
+        "model": model,
+        "version": 1,
+        "input": "raw",
         "inputs": {"image": images.tolist()},
         # Labels unlike the predictions, so a test can tell which one the page shows where.
         "labels": [int(label) for label in (outputs["class_ids"] + 1) % CLASSES],
