@@ -22,6 +22,7 @@ FROM venv-base AS venv-cpu
 # The locked dependencies first, in their own layer: source edits do not reinstall them.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --no-install-project
+COPY contract/ contract/
 COPY pipelines/ pipelines/
 COPY components/ components/
 COPY serving/ serving/
@@ -33,6 +34,7 @@ FROM venv-base AS venv-gpu
 # cuDNN 8.9 wheels at the exact versions TensorFlow 2.16 was built against.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --no-install-project --extra gpu
+COPY contract/ contract/
 COPY pipelines/ pipelines/
 COPY components/ components/
 COPY serving/ serving/

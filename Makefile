@@ -55,12 +55,18 @@ DLWP_TARGET ?= localhost:8501
 monitor: debian-packages
 	monitoring/run_prometheus.sh $(DLWP_TARGET) $(DEMO_HOME)/prometheus
 
-# After editing monitoring/: regenerate the PrometheusRule and dashboard ConfigMaps of k8s/.
+# After editing monitoring/ or pipelines/k8s_job.py: regenerate k8s/'s generated files (the
+# PrometheusRule, the dashboard ConfigMaps and the base pipeline Job).
 k8s-sync: install
-	.venv/bin/python k8s/sync_monitoring.py
+	.venv/bin/python k8s/sync.py
 
+# Lint: ruff's rules and format, mypy on the project's packages, and the import rules of
+# docs/architecture.md (import-linter contracts in pyproject.toml).
 lint: install
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 test: lint
 	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

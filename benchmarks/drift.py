@@ -1,4 +1,4 @@
-"""Drift detection benchmark (issue 6): how often the drift monitor's thresholds fire on
+"""Drift detection benchmark: how often the drift monitor's thresholds fire on
 same-distribution traffic (false alarms, goal ≤ 1 % of windows), and how often one window of a
 documented shift crosses them (power, goal ≥ 0.8); and what the monitor costs a request.
 
@@ -14,6 +14,9 @@ Shifts, each measured at the default window (500 examples) and at 100 and 200:
 
 Cost: µs per `observe` (the request path's part) and per call on the monitor's thread; and the
 p50/p99 of sequential one-image REST requests to the real model with the monitor on and off.
+
+The references are built by the pipeline's own code (components/drift_reference.py) and, where
+the monitor reads them, written as the Pusher publishes them (docs/monitoring.md).
 """
 
 import argparse
@@ -26,11 +29,37 @@ import sys
 import time
 
 import numpy as np
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.drift_reference import reference_from_inputs
+from contract.drift_reference import (
+    DriftReference,
+    DriftReferenceError,
+    read_reference,
+    write_reference,
+)
+from contract.drift_series import feature_series
+from contract.features import Feature, FeatureKind, ProblemType
+from contract.task import TaskContract
+from contract.version_assets import (
+    ASSETS_EXTRA,
+    EVAL_PREDICTIONS_FILE,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+)
 from serving.drift_measures import Distribution
-from serving.drift_reference import feature_series, predictions_from_scores
 
 WINDOWS = (100, 200, 500)
+REFERENCE_EXAMPLES = 5000
+# An image classifier like fashion_mnist's: 784 pixels in 0-255, ten classes.
+IMAGE_TASK = TaskContract(
+    features=(Feature("image", FeatureKind.IMAGE, int_range=(0, 255)),),
+    label="label",
+    problem_type=ProblemType.MULTICLASS,
+    metric="accuracy",
+    num_classes=10,
+)
 
 
 def rates(reference: Distribution, clean, shifted, windows: int, rng) -> dict:
@@ -82,17 +111,52 @@ def image_cases(windows: int, rng) -> dict:
     }
 
 
+def image_schema() -> schema_pb2.Schema:
+    """The schema of IMAGE_TASK: pixels in 0-255."""
+    schema = schema_pb2.Schema()
+    image = schema.feature.add(name="image", type=schema_pb2.INT)
+    image.int_domain.min, image.int_domain.max = 0, 255
+    schema.feature.add(name="label", type=schema_pb2.INT)
+    return schema
+
+
+def write_drift_assets(version_dir: str, reference: DriftReference, schema: schema_pb2.Schema):
+    """`<version_dir>/assets.extra/`: the drift reference, and the schema beside it unless the
+    version has its own."""
+    assets = os.path.join(version_dir, ASSETS_EXTRA)
+    os.makedirs(assets, exist_ok=True)
+    write_reference(reference, os.path.join(assets, REFERENCE_FILE))
+    if not os.path.exists(os.path.join(assets, SCHEMA_FILE)):
+        with open(os.path.join(assets, SCHEMA_FILE), "w") as f:
+            f.write(text_format.MessageToString(schema))
+
+
+def _fashion_versions(home: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(home, "serving", "fashion_mnist", "[0-9]*")))
+
+
+def _fashion_reference(version_dir: str) -> DriftReference:
+    """The reference of a pushed fashion_mnist version: the first 5,000 train images and the
+    model's outputs on the eval set (`eval_predictions.json`)."""
+    from components.keras_datasets import KERAS_DATASETS, default_data_dir, load_keras_dataset
+
+    (train, _), _ = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], default_data_dir())
+    images = train[:REFERENCE_EXAMPLES].reshape(REFERENCE_EXAMPLES, -1)
+    with open(os.path.join(version_dir, ASSETS_EXTRA, EVAL_PREDICTIONS_FILE)) as f:
+        scores = np.asarray(json.load(f), np.float64)
+    return reference_from_inputs({"image": images}, IMAGE_TASK, image_schema(), scores)
+
+
 def prior_case(home: str, windows: int, rng) -> dict | None:
     import tensorflow as tf
 
     from components.keras_datasets import KERAS_DATASETS, default_data_dir, load_keras_dataset
 
-    versions = sorted(glob.glob(os.path.join(home, "serving", "fashion_mnist", "[0-9]*")))
+    versions = _fashion_versions(home)
     if not versions:
         return None
     version = versions[-1]
-    with open(os.path.join(version, "assets.extra", "eval_predictions.json")) as f:
-        reference = predictions_from_scores("multiclass", json.load(f))
+    reference = _fashion_reference(version).predictions
     _, (test, _) = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], default_data_dir())
     signature = tf.saved_model.load(version).signatures["serving_default"]
     images = tf.constant(test.reshape(len(test), -1).astype(np.int64))
@@ -107,83 +171,63 @@ def prior_case(home: str, windows: int, rng) -> dict | None:
 
 
 def observe_cost(calls: int = 20_000) -> dict:
-    """µs per `observe` on the request path (a queue put), and per call measured later on the
-    monitor's thread, for one 784-pixel image."""
+    """µs per `observe` on the request path (a deque append), and per call measured later on
+    the monitor's thread, for one 784-pixel image."""
+    import gc
+    import tempfile
+
     from prometheus_client import CollectorRegistry
 
-    from serving.drift_monitor import DriftMonitor, DriftSettings, VersionReference
+    from serving.drift_monitor import DriftMonitor
+    from serving.settings import DriftSettings
 
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (5000, 784))
-    reference = {
-        "problem_type": "multiclass",
-        "train_examples": 5000,
-        "features": {
-            "image": {
-                "kind": "image",
-                "domain": {"min": 0, "max": 255},
-                "series": {k: v.tolist() for k, v in feature_series("image", pixels).items()},
-            }
-        },
-        "predictions": rng.integers(0, 10, 1000).tolist(),
-    }
-    import gc
-
-    gc.collect()
-    gc.freeze()  # as the server does after loading a model: TF's objects stay out of the GC
-    monitor = DriftMonitor(
-        DriftSettings(queue_size=calls + 10, interval_s=3600),
-        CollectorRegistry(),
-        lambda model, version: None,
+    pixels = rng.integers(0, 256, (REFERENCE_EXAMPLES, 784))
+    held_out_scores = np.eye(10)[rng.integers(0, 10, 1000)]  # predicts these classes
+    reference = reference_from_inputs(
+        {"image": pixels}, IMAGE_TASK, image_schema(), held_out_scores
     )
-    monitor._references[("m", 1)] = VersionReference(reference)
-    inputs = {"image": pixels[:1]}
-    outputs = {"class_ids": np.array([3]), "scores": np.zeros((1, 10), np.float32)}
-    started = time.perf_counter()
-    for _ in range(calls):
+    with tempfile.TemporaryDirectory() as version_dir:
+        write_drift_assets(version_dir, reference, image_schema())
+        gc.collect()
+        gc.freeze()  # as the server does after loading a model: TF's objects stay out of the GC
+        monitor = DriftMonitor(
+            DriftSettings(queue_size=calls + 10, interval_s=3600),
+            CollectorRegistry(),
+            lambda model, version: version_dir,
+        )
+        inputs = {"image": pixels[:1]}
+        outputs = {"class_ids": np.array([3]), "scores": np.zeros((1, 10), np.float32)}
+        # The first call reads the reference, as on a server; that is not a call's cost.
         monitor.observe("m", 1, "serving_default", inputs, outputs)
-    observe_us = (time.perf_counter() - started) / calls * 1e6
-    started = time.perf_counter()
-    monitor.flush(timeout_s=600)
-    background_us = (time.perf_counter() - started) / calls * 1e6
-    monitor.close()
+        monitor.flush(timeout_s=600)
+        started = time.perf_counter()
+        for _ in range(calls):
+            monitor.observe("m", 1, "serving_default", inputs, outputs)
+        observe_us = (time.perf_counter() - started) / calls * 1e6
+        started = time.perf_counter()
+        monitor.flush(timeout_s=600)
+        background_us = (time.perf_counter() - started) / calls * 1e6
+        monitor.close()
     return {"observe_us": observe_us, "background_us_per_call": background_us}
 
 
 def _fashion_with_reference(home: str, folder: str) -> str | None:
     """A copy of the pushed fashion_mnist model with a drift reference (a model pushed before
-    the monitor existed has none); returns the models folder."""
+    the monitor existed, or before its current format, has none); returns the models folder."""
     import shutil
 
-    from components.keras_datasets import KERAS_DATASETS, default_data_dir, load_keras_dataset
-
-    versions = sorted(glob.glob(os.path.join(home, "serving", "fashion_mnist", "[0-9]*")))
+    versions = _fashion_versions(home)
     if not versions:
         return None
     target = os.path.join(folder, "fashion_mnist", "1")
     shutil.copytree(versions[-1], target)
-    reference_path = os.path.join(target, "assets.extra", "drift_reference.json")
-    if not os.path.exists(reference_path):
-        (train, _), _ = load_keras_dataset(KERAS_DATASETS["fashion_mnist"], default_data_dir())
-        series = feature_series("image", train[:5000].reshape(5000, -1))
-        with open(os.path.join(target, "assets.extra", "eval_predictions.json")) as f:
-            predictions = predictions_from_scores("multiclass", json.load(f))
-        with open(reference_path, "w") as f:
-            json.dump(
-                {
-                    "problem_type": "multiclass",
-                    "train_examples": 5000,
-                    "features": {
-                        "image": {
-                            "kind": "image",
-                            "domain": {"min": 0, "max": 255},
-                            "series": {k: v.tolist() for k, v in series.items()},
-                        }
-                    },
-                    "predictions": predictions.tolist(),
-                },
-                f,
-            )
+    try:
+        readable = read_reference(target) is not None
+    except DriftReferenceError:
+        readable = False
+    if not readable:
+        write_drift_assets(target, _fashion_reference(target), image_schema())
     return folder
 
 
@@ -195,8 +239,8 @@ def request_latency(home: str, requests: int = 1500) -> dict | None:
 
     import httpx
 
-    from serving.drift_monitor import DriftSettings
-    from serving.server import ServeSettings, ServingStack
+    from serving.server import ServingStack
+    from serving.settings import DriftSettings, ServeSettings
 
     with tempfile.TemporaryDirectory() as folder:
         if _fashion_with_reference(home, folder) is None:

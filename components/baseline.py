@@ -54,7 +54,7 @@ def compute_baseline(train: np.ndarray, test: np.ndarray, problem_type: str, met
     }
     if metric == "auc":
         return {"name": "constant_prediction_auc", "test": 0.5, **result}
-    best = max(("majority_class_accuracy", "random_guess_accuracy"), key=result.get)
+    best = max(("majority_class_accuracy", "random_guess_accuracy"), key=lambda k: result[k])
     return {"name": best, "test": result[best], **result}
 
 

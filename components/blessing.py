@@ -1,6 +1,6 @@
 """BlessingGate: the verdict the Pusher obeys; it always exists, blessed or not.
 
-Blessed only when (book 6.2.3 "beat a baseline", DESIGN.md principles):
+Blessed only when (book 6.2.3 "beat a baseline"; docs/architecture.md, principles):
 1. the data gate passed (it stops the run otherwise; the gate's result is an input);
 2. the model beats the common-sense baseline on test by a margin: it removes at least `margin`
    (a fraction) of the baseline's error, 1 - accuracy, 1 - AUC, or the MAE;

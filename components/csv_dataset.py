@@ -21,11 +21,12 @@ import numpy as np
 
 from components.columns import Columns
 from components.errors import BadDataError
+from contract.features import ProblemType
 
 SPLIT_COLUMN = "split"
 SPLIT_SEED = 42
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
-PROBLEM_TYPES = ("binary", "multiclass", "regression")
+PROBLEM_TYPES = tuple(p.value for p in ProblemType)
 SPLITS = ("train", "eval", "test")
 
 

@@ -11,6 +11,10 @@ class DataMissingError(DlwpError):
     """A dataset file is missing (exit 2); the message says which, where to put it, its origin."""
 
 
+class SettingsError(DlwpError, ValueError):
+    """A setting is out of range, e.g. a bad `dlwp run` flag (exit 2); names the flag and value."""
+
+
 class BadDataError(DlwpError):
     """The input data cannot be used as asked (exit 2): unreadable CSV, missing label column, ..."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from tensorflow_transform.keras_lib import tf_keras
 
 from components.pruning import prune_dense_layers
+from contract.features import FeatureKind, ProblemType
 
 NUM_WORDS = 10_000
 IMAGE_PIXELS = 784
@@ -24,7 +25,7 @@ IMAGE_PIXELS = 784
 class ModelConfig:
     """What `build_model` needs: inputs, head and the book's hyperparameters."""
 
-    features: tuple[tuple[str, str], ...]  # (name, kind)
+    features: tuple[tuple[str, FeatureKind], ...]  # (name, kind)
     problem_type: str
     num_classes: int | None
     hidden_units: tuple[int, ...]
@@ -38,21 +39,23 @@ class ModelConfig:
 
 def metric_for(problem_type: str, keras: Any = tf_keras) -> tuple[str, Any]:
     """The Keras metric of success of a problem type: (name, metric)."""
-    if problem_type == "binary":
+    problem = ProblemType(problem_type)
+    if problem is ProblemType.BINARY:
         return "auc", keras.metrics.AUC(name="auc")
-    if problem_type == "multiclass":
+    if problem is ProblemType.MULTICLASS:
         return "accuracy", keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     return "mae", keras.metrics.MeanAbsoluteError(name="mae")
 
 
 def _input_and_encoding(keras: Any, name: str, kind: str, depths: dict[str, int]):
-    if kind == "image":
+    kind = FeatureKind(kind)
+    if kind is FeatureKind.IMAGE:
         layer = keras.Input(shape=(IMAGE_PIXELS,), name=name)
         return layer, layer
-    if kind == "sequence":
+    if kind is FeatureKind.SEQUENCE:
         layer = keras.Input(shape=(NUM_WORDS,), name=name)
         return layer, layer
-    if kind == "numeric":
+    if kind is FeatureKind.NUMERIC:
         layer = keras.Input(shape=(), name=name)
         return layer, keras.layers.Reshape((1,))(layer)
     layer = keras.Input(shape=(), name=name, dtype="int64")
@@ -80,10 +83,11 @@ def build_model(config: ModelConfig, keras_module: Any = tf_keras) -> Any:
         if config.dropout:
             x = keras.layers.Dropout(config.dropout)(x)
     # float32 outputs keep mixed-precision training numerically stable.
-    if config.problem_type == "binary":
+    problem = ProblemType(config.problem_type)
+    if problem is ProblemType.BINARY:
         outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(x)
         loss = "binary_crossentropy"
-    elif config.problem_type == "multiclass":
+    elif problem is ProblemType.MULTICLASS:
         outputs = keras.layers.Dense(config.num_classes, activation="softmax", dtype="float32")(x)
         loss = "sparse_categorical_crossentropy"
     else:

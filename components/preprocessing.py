@@ -17,6 +17,9 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from contract.features import FeatureKind
+from contract.task import TaskContract
+
 NUM_WORDS = 10_000
 MISSING_INDEX = 0
 
@@ -26,9 +29,9 @@ def vocabulary_name(feature: str) -> str:
     return f"{feature}_vocabulary"
 
 
-def transform_config(features: list[list[str]], label: str) -> dict[str, Any]:
-    """Transform's `custom_config`: the features as [name, kind] pairs, and the label."""
-    return {"features": features, "label": label}
+def transform_config(task: TaskContract) -> dict[str, Any]:
+    """Transform's `custom_config`: the task contract (the same JSON every component gets)."""
+    return {"task": task.to_json()}
 
 
 def _fill_missing(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -72,19 +75,18 @@ def category_index(x: tf.Tensor | tf.SparseTensor, feature: str) -> tf.Tensor:
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """Maps raw features to model inputs; analyzers (mean, var, vocabulary) see train only."""
+    task = TaskContract.from_json(custom_config["task"])  # an unknown kind raises here
     outputs = {}
-    for name, kind in custom_config["features"]:
-        x = inputs[name]
-        if kind == "image":
+    for feature in task.features:
+        name, x = feature.name, inputs[feature.name]
+        if feature.kind is FeatureKind.IMAGE:
             outputs[name] = tf.cast(x, tf.float32) / 255.0
-        elif kind == "sequence":
+        elif feature.kind is FeatureKind.SEQUENCE:
             outputs[name] = multi_hot(x)
-        elif kind == "numeric":
+        elif feature.kind is FeatureKind.NUMERIC:
             outputs[name] = z_score(x)
-        elif kind == "categorical":
-            outputs[name] = category_index(x, name)
         else:
-            raise ValueError(f"feature {name!r} has unknown kind {kind!r}")
-    label = custom_config["label"]
+            outputs[name] = category_index(x, name)
+    label = task.label
     outputs[label] = _fill_missing(inputs[label], tf.zeros([], inputs[label].dtype))
     return outputs

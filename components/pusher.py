@@ -1,12 +1,12 @@
 """AtomicPusher: publishes a blessed model as `<serving_dir>/<version>/`, all at once.
 
-TF Serving's layout: integer version folders, each a SavedModel. The version is copied beside
-(a hidden folder), completed, then renamed, so that a server polling the folder never sees half a
-version. `assets.extra/` carries the monitoring reference: the train statistics, the schema,
-the eval split's predictions, and the drift monitor's reference (serving/drift_reference.py).
+TF Serving's layout (contract/versions.py): integer version folders, each a SavedModel. The
+version is copied beside (a hidden folder), completed, then renamed, so that a server polling
+the folder never sees half a version. `assets.extra/` (contract/version_assets.py) carries the
+monitoring reference: the train statistics, the schema, the held-out predictions and the drift
+reference that DriftReferenceGen produced. Like TFX's own Pusher, it only copies and records.
 """
 
-import json
 import os
 
 import tensorflow as tf
@@ -14,33 +14,25 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from components.monitoring_reference import build_reference
-from components.schema_curation import read_schema
-from components.trainer import EVAL_PREDICTIONS_FILE
-from serving.drift_reference import REFERENCE_FILE
-
-ASSETS_EXTRA = "assets.extra"
-TRAIN_STATISTICS_FILE = "train_statistics.pb"
-SCHEMA_FILE = "schema.pbtxt"
-# Names the model artifact a version was published from, so that it is published only once.
-SOURCE_FILE = "source_model.txt"
+from components.drift_reference_gen import DriftReferenceArtifact, reference_path
+from contract.version_assets import (
+    ASSETS_EXTRA,
+    EVAL_PREDICTIONS_FILE,
+    REFERENCE_FILE,
+    SCHEMA_FILE,
+    SOURCE_FILE,
+    TRAIN_STATISTICS_FILE,
+)
+from contract.versions import list_versions, publish_version
 
 
 def version_of_model(serving_dir: str, model_uri: str) -> int | None:
     """The version already published from `model_uri`, if any."""
-    for version in existing_versions(serving_dir):
+    for version in list_versions(serving_dir):
         path = os.path.join(serving_dir, str(version), ASSETS_EXTRA, SOURCE_FILE)
         if tf.io.gfile.exists(path) and tf.io.gfile.GFile(path).read().strip() == model_uri:
             return version
     return None
-
-
-def existing_versions(serving_dir: str) -> list[int]:
-    """The integer version folders under `serving_dir` (others are ignored)."""
-    if not tf.io.gfile.isdir(serving_dir):
-        return []
-    names = (name.rstrip("/") for name in tf.io.gfile.listdir(serving_dir))
-    return sorted(int(name) for name in names if name.isdigit())
 
 
 def publish(
@@ -52,25 +44,19 @@ def publish(
     Returns:
         The published version number.
     """
-    tf.io.gfile.makedirs(serving_dir)
-    version = (existing_versions(serving_dir) or [0])[-1] + 1
-    staging = os.path.join(serving_dir, f".partial-{version}-{os.getpid()}")
-    if tf.io.gfile.exists(staging):
-        tf.io.gfile.rmtree(staging)
-    io_utils.copy_dir(model_dir, staging)
-    for relative, source in files.items():
-        tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
-        tf.io.gfile.copy(source, os.path.join(staging, relative), overwrite=True)
-    for relative, content in (texts or {}).items():
-        tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
-        with tf.io.gfile.GFile(os.path.join(staging, relative), "w") as f:
-            f.write(content)
-    while True:
-        target = os.path.join(serving_dir, str(version))
-        if not tf.io.gfile.exists(target):
-            tf.io.gfile.rename(staging, target)
-            return version
-        version += 1  # another run published this number meanwhile
+
+    def fill(staging: str) -> None:
+        tf.io.gfile.rmtree(staging)  # copy_dir creates the folder itself
+        io_utils.copy_dir(model_dir, staging)
+        for relative, source in files.items():
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
+            tf.io.gfile.copy(source, os.path.join(staging, relative), overwrite=True)
+        for relative, content in (texts or {}).items():
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(staging, relative)))
+            with tf.io.gfile.GFile(os.path.join(staging, relative), "w") as f:
+                f.write(content)
+
+    return publish_version(serving_dir, fill)
 
 
 @tfx.dsl.components.component
@@ -80,11 +66,9 @@ def AtomicPusher(  # noqa: N802 - TFX names components like classes
     model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
     statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
     schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    drift_reference: tfx.dsl.components.InputArtifact[DriftReferenceArtifact],
     pushed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.PushedModel],
     serving_dir: tfx.dsl.components.Parameter[str],
-    features: tfx.dsl.components.Parameter[str],
-    problem_type: tfx.dsl.components.Parameter[str],
 ) -> None:
     """Pushes when the blessing says so and the model is not published yet.
 
@@ -104,24 +88,13 @@ def AtomicPusher(  # noqa: N802 - TFX names components like classes
         f"{ASSETS_EXTRA}/{EVAL_PREDICTIONS_FILE}": os.path.join(
             model_run.uri, EVAL_PREDICTIONS_FILE
         ),
+        f"{ASSETS_EXTRA}/{REFERENCE_FILE}": reference_path(drift_reference.uri),
     }
-    with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:
-        eval_predictions = json.load(f)
-    reference = build_reference(
-        examples.uri,
-        read_schema(schema.uri),
-        eval_predictions,
-        [tuple(f) for f in json.loads(features)],
-        problem_type,
-    )
     version = publish(
         files,
         path_utils.serving_model_path(model.uri),
         serving_dir,
-        texts={
-            f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri,
-            f"{ASSETS_EXTRA}/{REFERENCE_FILE}": json.dumps(reference),
-        },
+        texts={f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri},
     )
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_int_custom_property("pushed_version", version)

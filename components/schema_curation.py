@@ -14,13 +14,13 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
-SCHEMA_FILE = "schema.pbtxt"
+from contract import schema_domains
+from contract.version_assets import SCHEMA_FILE
 
 
 def read_schema(uri: str) -> schema_pb2.Schema:
-    """Reads `<uri>/schema.pbtxt`."""
-    with tf.io.gfile.GFile(os.path.join(uri, SCHEMA_FILE)) as f:
-        return text_format.Parse(f.read(), schema_pb2.Schema())
+    """Reads `<uri>/schema.pbtxt` (a Schema artifact's file)."""
+    return schema_domains.read_schema(os.path.join(uri, SCHEMA_FILE))
 
 
 def add_int_domains(schema: schema_pb2.Schema, int_domains: dict[str, list[int]]) -> None:

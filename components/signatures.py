@@ -15,43 +15,55 @@ from typing import Any
 
 import tensorflow as tf
 
-SERVING_DEFAULT = "serving_default"
-FROM_EXAMPLES = "from_examples"
-EXAMPLES_INPUT = "examples"
+from contract.features import FeatureKind, ProblemType
+from contract.signatures import (
+    CLASS_IDS,
+    DECISION_THRESHOLD,
+    EXAMPLES_INPUT,
+    FROM_EXAMPLES,
+    PREDICTIONS,
+    SCORES,
+    SERVING_DEFAULT,
+)
+from contract.task import TaskContract
 
 
-def prediction_key(problem_type: str) -> str:
-    """The output TFMA reads: `scores` for classification, `predictions` for regression."""
-    return "predictions" if problem_type == "regression" else "scores"
-
-
-def model_outputs(problem_type: str, outputs: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The signature outputs of a problem type, from the Keras model's output."""
-    if problem_type == "regression":
-        return {"predictions": tf.reshape(outputs, [-1])}
-    if problem_type == "binary":
+def model_outputs(
+    problem_type: str, outputs: tf.Tensor, threshold: float = DECISION_THRESHOLD
+) -> dict[str, tf.Tensor]:
+    """The signature outputs of a problem type, from the Keras model's output (the graph twin
+    of `contract.signatures.classes_from_scores`)."""
+    problem = ProblemType(problem_type)
+    if problem is ProblemType.REGRESSION:
+        return {PREDICTIONS: tf.reshape(outputs, [-1])}
+    if problem is ProblemType.BINARY:
         scores = tf.reshape(outputs, [-1])
-        return {"scores": scores, "class_ids": tf.cast(scores > 0.5, tf.int64)}
-    return {"scores": outputs, "class_ids": tf.argmax(outputs, axis=-1)}
+        return {SCORES: scores, CLASS_IDS: tf.cast(scores > threshold, tf.int64)}
+    return {SCORES: outputs, CLASS_IDS: tf.argmax(outputs, axis=-1)}
+
+
+_RAW_INPUT_SPECS = {
+    FeatureKind.IMAGE: ([None, 784], tf.int64),
+    FeatureKind.SEQUENCE: ([None, None], tf.int64),
+    FeatureKind.NUMERIC: ([None], tf.float32),
+    FeatureKind.CATEGORICAL: ([None], tf.string),
+}
 
 
 def _raw_input_spec(name: str, kind: str) -> tf.TensorSpec:
-    if kind == "image":
-        return tf.TensorSpec([None, 784], tf.int64, name=name)
-    if kind == "sequence":
-        return tf.TensorSpec([None, None], tf.int64, name=name)
-    if kind == "numeric":
-        return tf.TensorSpec([None], tf.float32, name=name)
-    return tf.TensorSpec([None], tf.string, name=name)
+    shape, dtype = _RAW_INPUT_SPECS[FeatureKind(kind)]
+    return tf.TensorSpec(shape, dtype, name=name)
 
 
 def _to_raw_feature(value: tf.Tensor, kind: str, spec: Any) -> tf.Tensor | tf.SparseTensor:
     """Turns a serving input into what the Transform layer expects for its feature spec."""
-    if kind == "sequence":
+    kind = FeatureKind(kind)
+    if kind is FeatureKind.SEQUENCE:
         return tf.sparse.from_dense(value)  # drops 0, keras's padding
-    if kind in ("numeric", "categorical"):
-        present = tf.math.logical_not(tf.math.is_nan(value)) if kind == "numeric" else value != ""
-        value = tf.cast(value, spec.dtype) if kind == "numeric" else value
+    if kind.one_value:
+        numeric = kind is FeatureKind.NUMERIC
+        present = tf.math.logical_not(tf.math.is_nan(value)) if numeric else value != ""
+        value = tf.cast(value, spec.dtype) if numeric else value
         if isinstance(spec, tf.io.VarLenFeature):
             indices = tf.where(present)
             return tf.SparseTensor(
@@ -63,28 +75,24 @@ def _to_raw_feature(value: tf.Tensor, kind: str, spec: Any) -> tf.Tensor | tf.Sp
     return tf.reshape(value, [-1, *spec.shape])
 
 
-def make_signatures(
-    model: Any,
-    tft_output: Any,
-    features: list[tuple[str, str]],
-    label: str,
-    problem_type: str,
-) -> dict[str, Any]:
+def make_signatures(model: Any, tft_output: Any, task: TaskContract) -> dict[str, Any]:
     """The signatures to save with `model`; attaches the Transform layer to the model."""
     model.tft_layer = tft_output.transform_features_layer()
-    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != label}
-    kinds = dict(features)
+    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != task.label}
+    kinds = task.kinds
 
     def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw)
-        inputs = {name: transformed[name] for name, _ in features}
-        return model_outputs(problem_type, model(inputs))
+        inputs = {name: transformed[name] for name in kinds}
+        return model_outputs(task.problem_type, model(inputs))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def from_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         return predict(tf.io.parse_example(serialized, raw_spec))
 
-    @tf.function(input_signature=[{name: _raw_input_spec(name, kind) for name, kind in features}])
+    @tf.function(
+        input_signature=[{name: _raw_input_spec(name, kind) for name, kind in kinds.items()}]
+    )
     def serving_default(raw_inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         raw = {
             name: _to_raw_feature(value, kinds[name], raw_spec[name])

@@ -26,11 +26,11 @@ from components.keras_datasets import (
     find_files,
     load_keras_dataset,
 )
+from contract.features import WORDS
 
 SPLITS = ("train", "eval", "test")
 LABEL = "label"
 IMAGE = "image"
-WORDS = "words"
 # Boston Housing's 13 columns, in keras's order (the StatLib names, lower-cased).
 BOSTON_COLUMNS = (
     "crim",
@@ -145,7 +145,7 @@ def input_fingerprint(source: Source, data_dir: str, extra_data_dir: str = "") -
     """
     import tensorflow as tf  # Here, not at import: `dlwp datasets` needs no TensorFlow.
 
-    if source.kind == "csv":
+    if isinstance(source, CsvSource):
         found = {source.path: source.path if tf.io.gfile.exists(source.path) else None}
     else:
         found = find_files(KERAS_DATASETS[source.dataset], data_dir)
@@ -177,7 +177,8 @@ def load_splits(
         extra_data_dir: when given, its labelled examples are appended to train, all of them
             (after `max_examples`); see `components.extra_data`.
     """
-    if source.kind == "keras":
+    splits: Mapping[str, Columns]
+    if isinstance(source, KerasSource):
         splits = _keras_splits(source, data_dir)
     else:
         splits = csv_dataset.load_csv_splits(

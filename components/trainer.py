@@ -15,7 +15,6 @@ Writes, beside the model run: `history.json`, `loss.png` and `<metric>.png` (fig
 """
 
 import dataclasses
-import json
 import logging
 import os
 from typing import Any
@@ -32,6 +31,10 @@ from components.models import ModelConfig, build_model, metric_for
 from components.preprocessing import vocabulary_name
 from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 from components.signatures import make_signatures
+from contract.features import FeatureKind
+from contract.task import TaskContract
+from contract.version_assets import EVAL_PREDICTIONS_FILE
+from contract.versions import write_json
 
 K_FOLDS = 4
 PATIENCE = 5
@@ -41,17 +44,14 @@ TRAINING_FILE = "training.json"
 # Beside the serving SavedModel: the Keras model alone (transformed features in), for exports
 # whose runtime cannot run the Transform graph.
 KERAS_MODEL_DIR = "Format-Keras"
-EVAL_PREDICTIONS_FILE = "eval_predictions.json"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
-    """The Trainer's `custom_config`, as the pipeline factory writes it."""
+    """The Trainer's `custom_config`, as the pipeline factory writes it: the task contract
+    (the same JSON every component gets) and the training knobs."""
 
-    features: tuple[tuple[str, str], ...]
-    label: str
-    problem_type: str
-    num_classes: int | None
+    task: TaskContract
     protocol: str
     hidden_units: tuple[int, ...]
     optimizer: str
@@ -66,9 +66,14 @@ class TrainerConfig:
     @classmethod
     def from_custom_config(cls, config: dict[str, Any]) -> "TrainerConfig":
         fields = dict(config)
-        fields["features"] = tuple(tuple(f) for f in fields["features"])
+        fields["task"] = TaskContract.from_json(fields["task"])
         fields["hidden_units"] = tuple(fields["hidden_units"])
         return cls(**fields)
+
+    def to_custom_config(self) -> dict[str, Any]:
+        """The `custom_config` dict (JSON values) that `from_custom_config` reads."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**fields, "task": self.task.to_json(), "hidden_units": list(self.hidden_units)}
 
 
 def transformed_dataset(fn_args, files, tft_output, config, batch_size: int, shuffle: bool):
@@ -86,7 +91,7 @@ def transformed_dataset(fn_args, files, tft_output, config, batch_size: int, shu
 
     def transform(features):
         transformed = tft_layer(features)
-        return transformed, transformed.pop(config.label)
+        return transformed, transformed.pop(config.task.label)
 
     return (
         raw.batch(batch_size)
@@ -176,16 +181,17 @@ def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int,
 
 def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> ModelConfig:
     """The model of the task, with tuned hyperparameters where `--tune` found them."""
+    task = config.task
     depths = tuple(
-        (name, tft_output.vocabulary_size_by_name(vocabulary_name(name)) + 2)
-        for name, kind in config.features
-        if kind == "categorical"
+        (f.name, tft_output.vocabulary_size_by_name(vocabulary_name(f.name)) + 2)
+        for f in task.features
+        if f.kind is FeatureKind.CATEGORICAL
     )
     units = hyperparameters.get("units")
     return ModelConfig(
-        features=config.features,
-        problem_type=config.problem_type,
-        num_classes=config.num_classes,
+        features=tuple((f.name, f.kind) for f in task.features),
+        problem_type=task.problem_type,
+        num_classes=task.num_classes,
         hidden_units=tuple(units for _ in config.hidden_units) if units else config.hidden_units,
         optimizer=config.optimizer,
         learning_rate=hyperparameters.get("learning_rate"),
@@ -194,11 +200,6 @@ def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> Mo
         categorical_depths=depths,
         prune_sparsity=config.prune_sparsity,
     )
-
-
-def _write_json(content: Any, path: str) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(content, f, indent=1, default=float)
 
 
 def run_fn(fn_args) -> None:
@@ -210,7 +211,7 @@ def run_fn(fn_args) -> None:
     hyperparameters = (fn_args.hyperparameters or {}).get("values", fn_args.hyperparameters or {})
     model_settings = model_config(config, tft_output, hyperparameters)
     batch_size = distribution.global_batch_size(config.batch_size)
-    metric, _ = metric_for(config.problem_type)
+    metric, _ = metric_for(config.task.problem_type)
 
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tft_output, config, batch_size, shuffle)
@@ -248,7 +249,8 @@ def run_fn(fn_args) -> None:
     curves = {k: v for k, v in history.items() if isinstance(v, list) and k != "folds"}
     training_history.write_history(history, report)
     training_history.plot_history(curves, metric, report)
-    _write_json(
+    write_json(
+        os.path.join(report, TRAINING_FILE),
         {
             "protocol": config.protocol,
             "epochs": history.get("best_epoch", len(history["loss"])),
@@ -259,14 +261,18 @@ def run_fn(fn_args) -> None:
             "distribution": {**distribution.describe(), "global_batch_size": batch_size},
             "pruning": pruning,
         },
-        os.path.join(report, TRAINING_FILE),
+        indent=1,
+        default=float,
     )
-    _write_json(np.asarray(eval_predictions).tolist(), os.path.join(report, EVAL_PREDICTIONS_FILE))
+    write_json(
+        os.path.join(report, EVAL_PREDICTIONS_FILE),
+        np.asarray(eval_predictions).tolist(),
+        indent=1,
+        default=float,
+    )
 
     # The Keras model alone first: make_signatures attaches the Transform layer to it.
     model_uri = os.path.dirname(fn_args.serving_model_dir)
     model.save(keras_model_path(model_uri), include_optimizer=False)
-    signatures = make_signatures(
-        model, tft_output, list(config.features), config.label, config.problem_type
-    )
+    signatures = make_signatures(model, tft_output, config.task)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)

@@ -14,20 +14,29 @@
     dlwp k8s run DATASET [--namespace dlwp] [--image I] [--gpus N] [--follow | --dry-run]
                  [-- dlwp run flags]
 
+Flags that fill a settings dataclass (`ServeSettings`, `TrainingOptions`, ...) have no default
+of their own: a flag left out keeps the dataclass's default, and the dataclass refuses a bad
+value (`__post_init__`), which is reported here as a usage error.
+
 Exit codes: 0 ok, 1 the workflow ran and said no (anomalies), 2 bad usage or missing data.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from components.errors import DlwpError
+from components.errors import DlwpError, SettingsError
 from pipelines.logs import library_output_to, log_path_for
-from serving.errors import StartupError
+
+if TYPE_CHECKING:  # imported where used: a command that does not need them does not load them
+    from pipelines.settings import TrainingOptions
+    from serving.settings import ServeSettings
 
 
 class UnknownDatasetError(DlwpError):
@@ -60,13 +69,39 @@ def _data_dir(flag: str | None) -> str:
     return os.path.abspath(os.path.expanduser(flag)) if flag else default_data_dir()
 
 
-def _datasets(args: argparse.Namespace) -> int:
+def _given(args: argparse.Namespace, *names: str, **dests: str) -> dict[str, Any]:
+    """The fields of a settings dataclass (or a function's keywords) whose flags were given.
+
+    A flag that fills a setting defaults to None, so that a setting left out keeps the default
+    its dataclass declares: each default is spelt once, there. `names` are flags whose dest is
+    the field's name; `dests` maps a field to its flag's dest.
+    """
+    fields = {**{name: name for name in names}, **dests}
+    values = {field: getattr(args, dest) for field, dest in fields.items()}
+    return {field: value for field, value in values.items() if value is not None}
+
+
+@contextlib.contextmanager
+def _usage_error_on(parser: argparse.ArgumentParser, error_type: type[Exception]) -> Iterator[None]:
+    """Reports `error_type` (a settings dataclass refusing a flag's value) as argparse reports a
+    bad flag: usage and one line, exit 2. Enter it before `library_output_to`, so that the line
+    goes to the terminal, not to the log."""
+    try:
+        yield
+    except error_type as error:
+        parser.error(str(error))
+
+
+def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from components.keras_datasets import KERAS_DATASETS, find_files, missing_message
+    from components.sources import KerasSource
     from pipelines.tasks import BOOK_TASKS
 
     data_dir = _data_dir(args.data_dir)
     rows = []
     for task in BOOK_TASKS.values():
+        if not isinstance(task.source, KerasSource):
+            continue  # the book's datasets all come from keras.datasets
         dataset = KERAS_DATASETS[task.source.dataset]
         found = find_files(dataset, data_dir)
         missing = [relative for relative, path in found.items() if path is None]
@@ -107,6 +142,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     home = _home(args.home)
     model = csv_model_name(args.csv) if args.csv else args.dataset
     log_path = log_path_for(home, model)
+    with _usage_error_on(parser, SettingsError):  # checked before TensorFlow loads
+        training = _training_options(args, tpu=args.tpu or os.environ.get("TPU_NAME", ""))
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
@@ -117,13 +154,16 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             task = csv_task(os.path.abspath(args.csv), args.label, args.task)
         else:
             task = _book_task(args.dataset, " or use --csv FILE")
+        extra_data: dict[str, Any] = (
+            {"extra_data_dir": _local_or_remote(args.extra_data)} if args.extra_data else {}
+        )
         settings = local_runner.RunSettings(
             home=home,
             data_dir=_data_dir(args.data_dir),
-            max_examples=args.max_examples,
             enable_cache=not args.no_cache,
-            extra_data_dir=_local_or_remote(args.extra_data) if args.extra_data else "",
-            training=_training_options(args, args.tpu or os.environ.get("TPU_NAME", "")),
+            training=training,
+            **extra_data,
+            **_given(args, "max_examples"),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
     print(json.dumps(summary, indent=2))
@@ -131,13 +171,13 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.count < 1:
+    if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
     home = _home(args.home)
     with library_output_to(log_path_for(home, "request")):
         from pipelines.request_example import default_request_path, predict_body
 
-        body = predict_body(home, args.model, args.count)
+        body = predict_body(home, args.model, **_given(args, "count"))
     output = args.output or default_request_path(home, args.model)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w") as f:
@@ -164,8 +204,10 @@ def _drift(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import logging
 
-    sources = [bool(args.model_base), bool(args.model_config_file)]
-    if sum(sources) > 1:
+    # Imports grpc only: nothing is printed, so it may come before the log takes the output.
+    from serving.errors import ServeSettingsError, StartupError
+
+    if args.model_base and args.model_config_file:
         parser.error("give at most one of --model-base and --model-config-file")
     if args.backend == "tfserving" and not args.tfserving_address:
         parser.error("--backend tfserving needs --tfserving-address HOST:PORT")
@@ -173,102 +215,94 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(
             "with --backend tfserving, batching is TF Serving's: pass it --enable_batching there"
         )
-    for flag in (
-        "port",
-        "grpc_port",
-        "max_batch_size",
-        "num_batch_threads",
-        "max_enqueued_batches",
-        "max_body_bytes",
-        "max_concurrent_requests",
-    ):
-        if getattr(args, flag) <= 0:
-            parser.error(f"--{flag.replace('_', '-')} must be positive")
-    if (
-        min(args.drift_window, args.drift_min_samples, args.drift_max_age_s, args.drift_interval_s)
-        <= 0
-        or args.drift_min_samples > args.drift_window
-    ):
-        parser.error(
-            "--drift-window, --drift-min-samples, --drift-max-age-s and "
-            "--drift-interval-s must be positive, and min-samples at most the window"
-        )
-    if args.batch_timeout_micros < 0 or args.request_timeout_s <= 0 or args.poll_s <= 0:
-        parser.error("--batch-timeout-micros, --request-timeout-s and --poll-s must be positive")
-    if not 0 <= args.feedback_rate <= 1:
-        parser.error("--feedback-rate is the fraction of examples logged: from 0 (off) to 1")
     home = _home(args.home)
+    log_path = log_path_for(home, "serve")
+    with _usage_error_on(parser, ServeSettingsError):  # checked before TensorFlow loads
+        settings = serve_settings(args)
+    try:
+        with library_output_to(log_path) as terminal:
+            handler = logging.StreamHandler(terminal)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+            logging.getLogger("dlwp.serving").addHandler(handler)
+            terminal.write(f"dlwp serve: logs in {log_path}\n")
+            from serving.server import serve
+
+            return serve(settings, announce=lambda line: terminal.write(line + "\n"))
+    except StartupError as error:
+        print(f"dlwp: error: {error}", file=sys.stderr)
+        return 2
+
+
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    """The ServeSettings of parsed `dlwp serve` flags; a flag left out keeps the default there.
+
+    A light import (serving/settings.py): it runs before TensorFlow loads.
+
+    Raises:
+        ServeSettingsError: a flag's value is out of range, named with it.
+    """
+    from serving.settings import BatchingOptions, DriftSettings, RestLimits, ServeSettings
+
+    home = _home(args.home)
+    # Both are built, so checked, even when turned off: a bad value is refused either way.
+    batching = BatchingOptions(
+        **_given(
+            args,
+            "max_batch_size",
+            "batch_timeout_micros",
+            "max_enqueued_batches",
+            "num_batch_threads",
+        )
+    )
+    drift = DriftSettings(
+        **_given(
+            args,
+            window_size="drift_window",
+            max_age_s="drift_max_age_s",
+            min_samples="drift_min_samples",
+            interval_s="drift_interval_s",
+        )
+    )
+    from_home = not (args.model_base or args.model_config_file)
     models_dir = (
         os.path.abspath(args.model_base) if args.model_base else os.path.join(home, "serving")
     )
     exports_dir = args.exports_dir
     if exports_dir is None:
-        exports_dir = "" if any(sources) else os.path.join(home, "exports")
-    log_path = log_path_for(home, "serve")
-    with library_output_to(log_path) as terminal:
-        handler = logging.StreamHandler(terminal)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        logging.getLogger("dlwp.serving").addHandler(handler)
-        terminal.write(f"dlwp serve: logs in {log_path}\n")
-        from serving.batching import BatchingOptions
-        from serving.drift_monitor import DriftSettings
-        from serving.rest import RestLimits
-        from serving.server import ServeSettings, serve
-
-        settings = ServeSettings(
-            models_dir="" if args.model_config_file else models_dir,
-            model_config_file=args.model_config_file or "",
-            host=args.host,
-            port=args.port,
-            grpc_port=args.grpc_port,
-            poll_s=args.poll_s,
-            batching=BatchingOptions(
-                args.max_batch_size,
-                args.batch_timeout_micros,
-                args.max_enqueued_batches,
-                args.num_batch_threads,
-            )
-            if args.enable_batching
-            else None,
-            limits=RestLimits(
-                args.max_body_bytes, args.max_concurrent_requests, args.request_timeout_s
-            ),
-            grace_s=args.grace_s,
-            drift=None
-            if args.no_drift
-            else DriftSettings(
-                args.drift_window,
-                args.drift_max_age_s,
-                args.drift_min_samples,
-                args.drift_interval_s,
-            ),
-            backend=args.backend,
-            tfserving_address=args.tfserving_address or "",
-            exports_dir=os.path.abspath(exports_dir) if exports_dir else "",
-            feedback_rate=args.feedback_rate,
-            feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
-            web_dir=os.environ.get("DLWP_WEB_DIR", ""),
-        )
-        return serve(settings, announce=lambda line: terminal.write(line + "\n"))
+        exports_dir = os.path.join(home, "exports") if from_home else ""
+    return ServeSettings(
+        models_dir="" if args.model_config_file else models_dir,
+        model_config_file=args.model_config_file or "",
+        batching=batching if args.enable_batching else None,
+        limits=RestLimits(
+            **_given(args, "max_body_bytes", "max_concurrent_requests", "request_timeout_s")
+        ),
+        drift=None if args.no_drift else drift,
+        tfserving_address=args.tfserving_address or "",
+        exports_dir=os.path.abspath(exports_dir) if exports_dir else "",
+        feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
+        web_dir=os.environ.get("DLWP_WEB_DIR", ""),
+        **_given(
+            args, "host", "port", "grpc_port", "poll_s", "grace_s", "backend", "feedback_rate"
+        ),
+    )
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """The flags `dlwp run` and `dlwp compile` share: data size and how to train."""
-    parser.add_argument("--max-examples", type=int, default=0, help="at most N examples per split")
-    parser.add_argument(
-        "--epochs", type=int, default=0, help="at most N epochs (default: the book's maximum)"
-    )
+    parser.add_argument("--max-examples", type=int, help="at most N examples per split")
+    parser.add_argument("--epochs", type=int, help="at most N epochs (default: the book's maximum)")
     parser.add_argument(
         "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
     )
     parser.add_argument(
         "--tune", action="store_true", help="search units, dropout, L2, learning rate first"
     )
+    # Not a TrainingOptions default: there, 0 trials means no search (no --tune).
     parser.add_argument("--tune-trials", type=int, default=10, help="models tried by --tune")
     parser.add_argument(
         "--prune",
         type=float,
-        default=0.0,
         metavar="SPARSITY",
         help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
     )
@@ -276,30 +310,28 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_training_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """A bad value of the shared training flags is a usage error (exit 2)."""
-    if args.max_examples < 0:
+    """The shared flags the settings dataclasses do not check (exit 2, before any import)."""
+    if args.max_examples is not None and args.max_examples < 0:
         parser.error("--max-examples must be positive (0 means all)")
     if args.tune_trials < 1:
         parser.error("--tune-trials must be at least 1")
-    if not 0 <= args.prune < 1:
-        parser.error(
-            "--prune is the fraction of weights set to zero: from 0 up to, not "
-            "including, 1 (e.g. 0.5 or 0.8)"
-        )
-    if args.epochs < 0:
-        parser.error("--epochs must be positive (0 means the book's maximum)")
 
 
-def _training_options(args: argparse.Namespace, tpu: str = ""):
-    """TrainingOptions from the shared flags (imports TFX: call it once output goes to the log)."""
-    from pipelines.pipeline import TrainingOptions
+def _training_options(args: argparse.Namespace, **options: Any) -> TrainingOptions:
+    """TrainingOptions from the shared flags and `options`, further fields (a light import: it
+    is called before TensorFlow loads, so a bad value is refused at once).
 
+    Raises:
+        SettingsError: a flag's value is out of range, named with it.
+    """
+    from pipelines.settings import TrainingOptions
+
+    tuning = {"tune_trials": args.tune_trials} if args.tune else {}
     return TrainingOptions(
-        max_epochs=args.epochs,
-        tpu=tpu,
         mixed_precision=args.mixed_precision,
-        tune_trials=args.tune_trials if args.tune else 0,
-        prune_sparsity=args.prune,
+        **tuning,
+        **options,
+        **_given(args, max_epochs="epochs", prune_sparsity="prune"),
     )
 
 
@@ -318,35 +350,37 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_training_flags(args, parser)
     home = _home(args.home)
     log_path = log_path_for(home, f"compile-{args.dataset}")
+    with _usage_error_on(parser, SettingsError):  # checked before TensorFlow loads
+        training = _training_options(args)
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
         from pipelines import kubeflow_runner as kubeflow
+        from pipelines.k8s_job import DEFAULT_IMAGE
         from pipelines.local_runner import write_json
 
         task = _book_task(args.dataset)
         accelerator = None
         if args.gpus:
-            accelerator = kubeflow.gpu_accelerator(
-                args.gpus, args.gpu_type or kubeflow.KUBEFLOW_GPU_TYPE
-            )
+            accelerator = kubeflow.gpu_accelerator(args.gpus, **_given(args, "gpu_type"))
         elif args.tpu_topology:
-            accelerator = kubeflow.tpu_accelerator(
-                args.tpu_topology, args.tpu_type or kubeflow.DEFAULT_TPU_TYPE
-            )
+            accelerator = kubeflow.tpu_accelerator(args.tpu_topology, **_given(args, "tpu_type"))
         settings = kubeflow.ClusterSettings(
             pipeline_root=args.pipeline_root.rstrip("/"),
-            image=args.image,
-            trainer_image=args.trainer_image or "",
-            serving_dir=args.serving_dir or "",
-            exports_dir=args.exports_dir or "",
-            data_dir=args.data_dir or kubeflow.CONTAINER_DATA_DIR,
-            beam_runner=args.beam_runner,
+            image=args.image or DEFAULT_IMAGE,
             beam_args=kubeflow.parse_beam_args(args.beam_arg),
-            beam_image=args.beam_image or "",
             accelerator=accelerator,
-            max_examples=args.max_examples,
-            training=_training_options(args),
+            training=training,
             enable_cache=not args.no_cache,
+            **_given(
+                args,
+                "trainer_image",
+                "serving_dir",
+                "exports_dir",
+                "data_dir",
+                "beam_runner",
+                "beam_image",
+                "max_examples",
+            ),
         )
         job = kubeflow.compile_pipeline(task, settings)
         output = _local_or_remote(args.output)
@@ -367,10 +401,8 @@ def _k8s_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     job = k8s_job.pipeline_job(
         k8s_job.JobSettings(
             dataset=args.dataset,
-            image=args.image,
-            namespace=args.namespace,
-            gpus=args.gpus,
             run_args=k8s_job.run_args_from(args.run_args),
+            **_given(args, "image", "namespace", "gpus"),
         )
     )
     if args.dry_run:
@@ -401,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="the book's datasets and where their data is")
     datasets.add_argument("--json", action="store_true", help="machine-readable output")
     datasets.add_argument("--data-dir", help="folder of keras's dataset files")
+    datasets.set_defaults(func=_datasets)
 
     run = commands.add_parser("run", help="run the workflow on a dataset or a CSV")
     run.add_argument(
@@ -420,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="labelled feedback: the tf.Examples of DIR's *.tfrecord[.gz] files join train",
     )
+    run.set_defaults(func=_run)
 
     compile_ = commands.add_parser(
         "compile", help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines"
@@ -432,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="kubeflow: a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex",
     )
     compile_.add_argument("--output", required=True, help="the PipelineJob JSON (path or gs://)")
-    compile_.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image every step runs")
+    compile_.add_argument("--image", help="the dlwp image every step runs")
     compile_.add_argument("--trainer-image", help="another image for the Trainer (the GPU image)")
     compile_.add_argument("--pipeline-root", help="object storage for artifacts: gs://BUCKET/PATH")
     compile_.add_argument("--serving-dir", help="where models are pushed (<root>/serving)")
@@ -442,7 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument(
         "--beam-runner",
-        default="DirectRunner",
         choices=("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"),
         help="where the data steps run (DirectRunner: in the step's own container)",
     )
@@ -462,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--tpu-type", help="TPU type (default TPU_V5_LITEPOD)")
     compile_.add_argument("--home", help="the log goes to <home>/logs (default $DLWP_HOME)")
     _add_training_flags(compile_)
+    compile_.set_defaults(func=_compile)
 
     k8s = commands.add_parser("k8s", help="run the workflow as a Kubernetes Job (no Kubeflow)")
     k8s_commands = k8s.add_subparsers(dest="k8s_command", required=True)
@@ -471,21 +505,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Flags after -- go to the Job's `dlwp run`: dlwp k8s run mnist -- --epochs 5",
     )
     k8s_run.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
-    k8s_run.add_argument("--namespace", default="dlwp", help="where k8s/base is applied")
-    k8s_run.add_argument("--image", default="dlwp:0.1.0", help="the dlwp image (GPU: -gpu)")
-    k8s_run.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu for the Job")
+    k8s_run.add_argument("--namespace", help="where k8s/base is applied")
+    k8s_run.add_argument("--image", help="the dlwp image (GPU: -gpu)")
+    k8s_run.add_argument("--gpus", type=int, help="nvidia.com/gpu for the Job")
     k8s_run.add_argument("--context", help="kubeconfig context (default: the current one)")
     k8s_run.add_argument("--follow", action="store_true", help="stream the log, return its code")
     k8s_run.add_argument("--dry-run", action="store_true", help="print the Job as YAML only")
-    k8s_run.set_defaults(run_args=[])  # what follows `--`: flags of `dlwp run` (main splits)
+    # run_args: what follows `--`, flags of the Job's `dlwp run` (main splits them off).
+    k8s_run.set_defaults(func=_k8s_run, run_args=[])
 
     request = commands.add_parser(
         "request", help="write a :predict body of real test examples for a pushed model"
     )
     request.add_argument("model", help="a pushed model (dataset name or CSV name)")
     request.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
-    request.add_argument("--count", type=int, default=3, help="examples in the request")
+    request.add_argument("--count", type=int, help="examples in the request")
     request.add_argument("--output", help="default <home>/requests/<model>.json")
+    request.set_defaults(func=_request)
 
     drift = commands.add_parser(
         "drift", help="the running server's drift table; PNG plots of what drifted"
@@ -494,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--url", default="http://localhost:8501", help="the dlwp serve to ask")
     drift.add_argument("--home", help="plots go to <home>/reports/<model>/drift/")
     drift.add_argument("--plots", help="put the plots here instead")
+    drift.set_defaults(func=_drift)
 
     serve = commands.add_parser(
         "serve", help="TF Serving's REST (8501) and gRPC (8500) APIs over the pushed models"
@@ -501,60 +538,53 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--home", help="serve <home>/serving (default $DLWP_HOME, ./dlwp-home)")
     serve.add_argument("--model-base", help="a folder of models (each a folder of versions)")
     serve.add_argument("--model-config-file", help="TF Serving's ModelServerConfig text file")
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8501, help="REST port")
-    serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port")
-    serve.add_argument("--poll-s", type=float, default=2.0, help="seconds between model polls")
+    serve.add_argument("--host", help="address to listen on")
+    serve.add_argument("--port", type=int, help="REST port")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port")
+    serve.add_argument("--poll-s", type=float, help="seconds between model polls")
     serve.add_argument("--enable-batching", action="store_true", help="server-side batching")
-    serve.add_argument("--max-batch-size", type=int, default=32)
-    serve.add_argument("--batch-timeout-micros", type=int, default=1000)
-    serve.add_argument("--max-enqueued-batches", type=int, default=100)
-    serve.add_argument("--num-batch-threads", type=int, default=2)
-    serve.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024, help="413 above")
-    serve.add_argument(
-        "--max-concurrent-requests", type=int, default=256, help="429 above this many in flight"
-    )
-    serve.add_argument("--request-timeout-s", type=float, default=30.0, help="504 after this")
-    serve.add_argument("--grace-s", type=float, default=20.0, help="drain time on SIGTERM")
+    serve.add_argument("--max-batch-size", type=int)
+    serve.add_argument("--batch-timeout-micros", type=int)
+    serve.add_argument("--max-enqueued-batches", type=int)
+    serve.add_argument("--num-batch-threads", type=int)
+    serve.add_argument("--max-body-bytes", type=int, help="413 above")
+    serve.add_argument("--max-concurrent-requests", type=int, help="429 above this many in flight")
+    serve.add_argument("--request-timeout-s", type=float, help="504 after this")
+    serve.add_argument("--grace-s", type=float, help="drain time on SIGTERM")
     serve.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
     serve.add_argument(
         "--drift-window",
         type=int,
-        default=500,
         help="examples in the drift window, per model version",
     )
     serve.add_argument(
         "--drift-max-age-s",
         type=float,
-        default=3600.0,
         help="drop examples older than this from the drift window",
     )
     serve.add_argument(
         "--drift-min-samples",
         type=int,
-        default=100,
         help="drift series appear once the window has this many examples",
     )
-    serve.add_argument(
-        "--drift-interval-s", type=float, default=5.0, help="seconds between drift measurements"
-    )
+    serve.add_argument("--drift-interval-s", type=float, help="seconds between drift measurements")
     serve.add_argument(
         "--feedback-rate",
         type=float,
-        default=0.0,
         metavar="R",
         help="log this fraction of examples for labelling (0: off, the default; see --extra-data)",
     )
     serve.add_argument(
         "--feedback-dir", metavar="DIR", help="where the feedback goes (default <home>/feedback)"
     )
-    serve.add_argument("--backend", choices=("inprocess", "tfserving"), default="inprocess")
+    serve.add_argument("--backend", choices=("inprocess", "tfserving"))
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")
     serve.add_argument(
         "--exports-dir",
         help="TF.js exports for the demo page at /demo/ (default <home>/exports; none with "
         "--model-base or --model-config-file)",
     )
+    serve.set_defaults(func=_serve)
     return parser
 
 
@@ -571,25 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("only `dlwp k8s run` takes flags after --")
         args.run_args = run_args
     try:
-        if args.command == "datasets":
-            return _datasets(args)
-        if args.command == "serve":
-            return _serve(args, parser)
-        if args.command == "request":
-            return _request(args, parser)
-        if args.command == "drift":
-            return _drift(args, parser)
-        if args.command == "compile":
-            return _compile(args, parser)
-        if args.command == "k8s":
-            return _k8s_run(args, parser)
-        return _run(args, parser)
+        return args.func(args, parser)
     except DlwpError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)
         return error.exit_code
-    except StartupError as error:
-        print(f"dlwp: error: {error}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def plot(model: str, version: str, name: str, row: dict, folder: str) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    if row["measure"] == "jensen_shannon":
+    from serving.drift_measures import JENSEN_SHANNON
+
+    if row["measure"] == JENSEN_SHANNON:
         edges = row["bins"]
         labels = [f"< {edges[0]:.3g}"] if edges else ["all"]
         labels += [f"{a:.3g}-{b:.3g}" for a, b in zip(edges, edges[1:], strict=False)]

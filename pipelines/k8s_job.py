@@ -1,9 +1,9 @@
 """The Kubernetes Job that runs `dlwp run` in a cluster without Kubeflow (`dlwp k8s run`).
 
 Plain dicts in the API's shape, built without a cluster, so that `--dry-run` prints exactly what
-would be created and tests validate it against the Kubernetes OpenAPI schemas. It matches the
-Job template of `k8s/base/pipeline-job.yaml` (same volumes, security context and resources),
-which the manifests' tests check.
+would be created and tests validate it against the Kubernetes OpenAPI schemas. This is the one
+spelling of the pipeline Job: `k8s/base/pipeline-job.yaml`, the kustomize base's, is generated
+from it by `k8s/sync.py` (`make k8s-sync`), and tests/k8s fail while that file is out of date.
 
     job = pipeline_job(JobSettings(dataset="fashion_mnist", image="REGISTRY/dlwp:0.1.0"))
 """

@@ -17,7 +17,8 @@ from typing import Any
 
 from components.errors import DlwpError
 from pipelines.local_runner import LOCAL_BEAM_ARGS
-from pipelines.pipeline import TrainingOptions, create_pipeline
+from pipelines.pipeline import create_pipeline
+from pipelines.settings import TrainingOptions
 from pipelines.tasks import TaskSpec
 
 # Kubeflow Pipelines (open source) uses the accelerator type as the resource name of the limit;

@@ -6,7 +6,6 @@ Writes `<home>/reports/<model>/summary.json` after every run, also when the data
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -16,9 +15,11 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from components.errors import DlwpError
+from contract.versions import write_json
 from pipelines import run_record
-from pipelines.pipeline import TrainingOptions, create_pipeline
+from pipelines.pipeline import create_pipeline
 from pipelines.progress import ComponentProgress
+from pipelines.settings import TrainingOptions
 from pipelines.summary import build_summary, model_run_dir
 from pipelines.tasks import TaskSpec
 
@@ -29,7 +30,7 @@ LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 @dataclasses.dataclass(frozen=True)
 class HomePaths:
-    """The home directory layout of DESIGN.md for one model."""
+    """The home directory layout (README, "Outputs") for one model."""
 
     home: str
     model: str
@@ -77,7 +78,7 @@ class PipelineFailedError(DlwpError):
     exit_code = 1
 
 
-def _find_user_error(error: BaseException) -> DlwpError | None:
+def _find_user_error(error: BaseException | None) -> DlwpError | None:
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, DlwpError):
@@ -85,16 +86,6 @@ def _find_user_error(error: BaseException) -> DlwpError | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
-
-
-def write_json(path: str, content: dict[str, Any]) -> None:
-    """Writes JSON atomically (beside, then rename), so a reader never sees half a file."""
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    partial = f"{path}.partial"
-    with tf.io.gfile.GFile(partial, "w") as f:
-        json.dump(content, f, indent=2, sort_keys=False)
-        f.write("\n")
-    tf.io.gfile.rename(partial, path, overwrite=True)
 
 
 def _keep_report(record, paths: HomePaths, version: int | None) -> None:

@@ -1,6 +1,5 @@
 """The one pipeline factory: the book's universal workflow as a TFX pipeline, for any task spec."""
 
-import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -11,12 +10,15 @@ from components import sources
 from components.baseline import Baseline
 from components.blessing import BlessingGate
 from components.data_gate import DataGate
+from components.drift_reference_gen import DriftReferenceGen
 from components.evaluation import BLESSING_MARGIN, REGRESSION_TOLERANCE, eval_config
 from components.example_gen import DatasetExampleGen
 from components.exporting.exporter import ExportSettings, InferenceExporter
 from components.preprocessing import transform_config
 from components.pusher import AtomicPusher
 from components.schema_curation import CurateSchema
+from components.trainer import TrainerConfig
+from pipelines.settings import TrainingOptions
 from pipelines.tasks import TaskSpec
 
 TRAIN_SPLIT = "train"
@@ -25,47 +27,21 @@ TEST_SPLIT = "test"
 VALIDATED_SPLITS = (EVAL_SPLIT, TEST_SPLIT)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingOptions:
-    """Run-time training knobs: epochs override, accelerator, seed, tuning."""
-
-    max_epochs: int = 0  # 0: the task's default
-    tpu: str = ""
-    mixed_precision: bool = False
-    seed: int = 0
-    tune_trials: int = 0  # 0: no hyperparameter search
-    prune_sparsity: float = 0.0  # > 0: magnitude pruning to this sparsity (tfmot)
-
-
 def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
     """The Trainer's custom_config (`components.trainer.TrainerConfig`)."""
-    return {
-        "features": task_features(task),
-        "label": task.label,
-        "problem_type": task.problem_type,
-        "num_classes": task.num_classes,
-        "protocol": task.protocol,
-        "hidden_units": list(task.training.hidden_units),
-        "optimizer": task.training.optimizer,
-        "batch_size": task.training.batch_size,
-        "max_epochs": options.max_epochs or task.training.max_epochs,
-        "seed": options.seed,
-        "tpu": options.tpu,
-        "mixed_precision": options.mixed_precision,
-        "tune_trials": options.tune_trials,
-        "prune_sparsity": options.prune_sparsity,
-    }
-
-
-def export_settings(task: TaskSpec) -> ExportSettings:
-    """What the InferenceExporter needs of the task."""
-    return ExportSettings(
-        features=tuple((f.name, f.kind) for f in task.features),
-        label=task.label,
-        problem_type=task.problem_type,
-        metric=task.metric,
-        class_names=task.class_names,
-    )
+    return TrainerConfig(
+        task=task.contract(),
+        protocol=task.protocol,
+        hidden_units=task.training.hidden_units,
+        optimizer=task.training.optimizer,
+        batch_size=task.training.batch_size,
+        max_epochs=options.max_epochs or task.training.max_epochs,
+        seed=options.seed,
+        tpu=options.tpu,
+        mixed_precision=options.mixed_precision,
+        tune_trials=options.tune_trials,
+        prune_sparsity=options.prune_sparsity,
+    ).to_custom_config()
 
 
 def create_pipeline(
@@ -140,7 +116,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema,
         preprocessing_fn="components.preprocessing.preprocessing_fn",
-        custom_config=transform_config(task_features(task), task.label),
+        custom_config=transform_config(task.contract()),
         materialize=False,
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT]),
     )
@@ -211,17 +187,25 @@ def create_pipeline(
         tolerance=REGRESSION_TOLERANCE[task.metric],
     )
 
-    # Ship (6.3.2): publish the blessed SavedModel as the next TF Serving version, atomically.
+    # Monitor (6.3.3): what production traffic will be compared with, from the train split
+    # and the model's held-out predictions.
+    drift_reference = DriftReferenceGen(
+        examples=example_gen.outputs["examples"],
+        schema=schema,
+        model_run=trainer.outputs["model_run"],
+        task=task.contract().to_json(),
+    ).with_id("DriftReferenceGen")
+
+    # Ship (6.3.2): publish the blessed SavedModel as the next TF Serving version, atomically,
+    # with its monitoring reference.
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=blessing_gate.outputs["blessing"],
         model_run=trainer.outputs["model_run"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
-        examples=example_gen.outputs["examples"],
+        drift_reference=drift_reference.outputs["drift_reference"],
         serving_dir=serving_dir,
-        features=json.dumps(task_features(task)),
-        problem_type=task.problem_type,
     ).with_id("Pusher")
 
     # Ship to devices and browsers (6.3.2): TFLite and TF.js, published only within tolerance.
@@ -232,7 +216,8 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         exports_dir=exports_dir,
         model_name=task.name,
-        settings=export_settings(task).to_json(),
+        task=task.contract().to_json(),
+        settings=ExportSettings().to_json(),
     ).with_id("Exporter")
 
     return tfx.dsl.Pipeline(
@@ -252,6 +237,7 @@ def create_pipeline(
             last_blessed_model,
             evaluator,
             blessing_gate,
+            drift_reference,
             pusher,
             exporter,
         ],
@@ -259,8 +245,3 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_pipeline_args),
     )
-
-
-def task_features(task: TaskSpec) -> list[list[str]]:
-    """The task's features as [name, kind] pairs, the form custom configs carry."""
-    return [[f.name, f.kind] for f in task.features]

@@ -39,14 +39,15 @@ class ComponentProgress(logging.Handler):
         self._started = 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
         if record.msg == _RUNNING:
-            self._current = record.args[0]
+            self._current = str(args[0])
             self._step += 1
             self._started = time.monotonic()
             self._print(f"{self._current} ...")
         elif record.msg == _CACHED and self._current:
             self.cached.append(self._current)
-        elif record.msg == _FINISHED and record.args[0] == self._current:
+        elif record.msg == _FINISHED and self._current and args[0] == self._current:
             duration = time.monotonic() - self._started
             self.timings_s[self._current] = round(duration, 2)
             how = "cached" if self._current in self.cached else "done"

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
 from components.errors import DlwpError
-from components.pusher import existing_versions
+from contract.versions import list_versions
 
 
 class NothingToRequestError(DlwpError):
@@ -22,13 +22,14 @@ class NothingToRequestError(DlwpError):
 
 def _latest_numbered(folder: str) -> str | None:
     """The highest-numbered sub-folder (a version, or an artifact id), or None."""
-    numbers = existing_versions(folder)
+    numbers = list_versions(folder)
     return posixpath.join(folder, str(numbers[-1])) if numbers else None
 
 
 def _value(feature: tf.train.Feature, dtype: int, per_example_dims: int):
     kind = feature.WhichOneof("kind")
     values = list(getattr(feature, kind).value) if kind else []
+    missing: str | float
     if dtype == tf.string.as_datatype_enum:
         values = [v.decode("utf-8", "replace") for v in values]
         missing = ""

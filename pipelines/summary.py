@@ -1,4 +1,4 @@
-"""summary.json (DESIGN.md): what a run did, read back from ML Metadata and the artifacts."""
+"""summary.json (README, "Outputs"): what a run did, read from ML Metadata and the artifacts."""
 
 import json
 import os
@@ -28,7 +28,9 @@ def _uri(record: RunRecord | None, node_id: str, type_name: str) -> str | None:
 
 def pushed_version(record: RunRecord | None) -> int | None:
     """The version this run pushed, or None (a cached Pusher pushed nothing new)."""
-    pushed = record.output("Pusher", "PushedModel") if record else None
+    if record is None:
+        return None
+    pushed = record.output("Pusher", "PushedModel")
     if pushed is None or "Pusher" in record.cached:
         return None
     if pushed.custom_properties["pushed"].int_value != 1:
@@ -39,10 +41,14 @@ def pushed_version(record: RunRecord | None) -> int | None:
 def exports(record: RunRecord | None) -> dict[str, dict] | None:
     """Per format: size, metric, delta to the SavedModel, published; None when this run
     exported nothing (nothing pushed, or the version was exported before)."""
-    artifact = record.output("Exporter", "dlwp.InferenceExports") if record else None
+    if record is None:
+        return None
+    artifact = record.output("Exporter", "dlwp.InferenceExports")
     properties = artifact.custom_properties if artifact else {}
     # No "reused" property: nothing was pushed, so nothing was exported.
-    if "reused" not in properties or properties["reused"].int_value or "Exporter" in record.cached:
+    if artifact is None or "reused" not in properties or properties["reused"].int_value:
+        return None
+    if "Exporter" in record.cached:
         return None
     parity = _read_json(artifact.uri, PARITY_FILE)
     if not parity:

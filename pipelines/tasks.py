@@ -12,27 +12,16 @@ from components import sources
 from components.columns import num_rows
 from components.csv_dataset import SPLIT_COLUMN, csv_model_name, load_csv_splits
 from components.keras_datasets import NUM_WORDS
+from contract.features import Feature, FeatureKind, ProblemType
+from contract.task import TaskContract
 
-PROBLEM_TYPES = ("binary", "multiclass", "regression")
 # Book 4.3 and 6.2.2: K-fold validation when there is too little data for a hold-out.
 KFOLD_BELOW_TRAIN_ROWS = 1_000
 
 
 @dataclasses.dataclass(frozen=True)
-class Feature:
-    """A model input: `kind` is image, sequence (word indices), numeric or categorical.
-
-    `int_range` is the [min, max] of an integer feature's values, when known.
-    """
-
-    name: str
-    kind: str
-    int_range: tuple[int, int] | None = None
-
-
-@dataclasses.dataclass(frozen=True)
 class Training:
-    """The book's model and training settings (DESIGN.md table)."""
+    """The book's model and training settings (docs/architecture.md, the book's settings)."""
 
     hidden_units: tuple[int, ...]
     optimizer: str = "rmsprop"
@@ -60,7 +49,7 @@ class TaskSpec:
 
     name: str
     description: str
-    problem_type: str
+    problem_type: ProblemType
     num_classes: int | None
     label: str
     features: tuple[Feature, ...]
@@ -71,8 +60,18 @@ class TaskSpec:
     class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type {self.problem_type!r} is not one of {PROBLEM_TYPES}")
+        object.__setattr__(self, "problem_type", ProblemType(self.problem_type))
+
+    def contract(self) -> TaskContract:
+        """The task as the components receive it (contract/task.py)."""
+        return TaskContract(
+            features=self.features,
+            label=self.label,
+            problem_type=self.problem_type,
+            metric=self.metric,
+            num_classes=self.num_classes,
+            class_names=self.class_names,
+        )
 
     def int_domains(self) -> dict[str, tuple[int, int]]:
         """Known integer ranges: of features, and of the class index of a classification label."""
@@ -100,10 +99,10 @@ def _image_task(name: str, description: str, class_names: tuple[str, ...]) -> Ta
     return TaskSpec(
         name=name,
         description=description,
-        problem_type="multiclass",
+        problem_type=ProblemType.MULTICLASS,
         num_classes=10,
         label=sources.LABEL,
-        features=(Feature(sources.IMAGE, "image", int_range=(0, 255)),),
+        features=(Feature(sources.IMAGE, FeatureKind.IMAGE, int_range=(0, 255)),),
         metric="accuracy",
         protocol="holdout",
         source=sources.KerasSource(name, layout="image", eval_size=10_000, eval_from="last"),
@@ -115,7 +114,7 @@ def _image_task(name: str, description: str, class_names: tuple[str, ...]) -> Ta
 def _word_index_task(
     name: str,
     description: str,
-    problem_type: str,
+    problem_type: ProblemType,
     num_classes: int,
     metric: str,
     eval_size: int,
@@ -128,7 +127,7 @@ def _word_index_task(
         problem_type=problem_type,
         num_classes=num_classes,
         label=sources.LABEL,
-        features=(Feature(sources.WORDS, "sequence", int_range=(0, NUM_WORDS - 1)),),
+        features=(Feature(sources.WORDS, FeatureKind.SEQUENCE, int_range=(0, NUM_WORDS - 1)),),
         metric=metric,
         protocol="holdout",
         source=sources.KerasSource(name, "sequence", eval_size=eval_size, eval_from="first"),
@@ -152,7 +151,7 @@ BOOK_TASKS = {
         _word_index_task(
             "imdb",
             "movie review sentiment, word indices, binary (book 4.1)",
-            "binary",
+            ProblemType.BINARY,
             2,
             metric="auc",
             eval_size=10_000,
@@ -161,7 +160,7 @@ BOOK_TASKS = {
         _word_index_task(
             "reuters",
             "newswire topics, word indices, 46 classes (book 4.2)",
-            "multiclass",
+            ProblemType.MULTICLASS,
             46,
             metric="accuracy",
             eval_size=1_000,
@@ -170,10 +169,10 @@ BOOK_TASKS = {
         TaskSpec(
             name="boston_housing",
             description="house prices in k$, 13 numeric columns, regression (book 4.3)",
-            problem_type="regression",
+            problem_type=ProblemType.REGRESSION,
             num_classes=None,
             label="price",
-            features=tuple(Feature(c, "numeric") for c in sources.BOSTON_COLUMNS),
+            features=tuple(Feature(c, FeatureKind.NUMERIC) for c in sources.BOSTON_COLUMNS),
             metric="mae",
             protocol="kfold",
             source=sources.KerasSource(
@@ -192,9 +191,12 @@ BOOK_TASKS = {
 
 # Book table 6.1 and ch. 4: the measure of success and the recipe of the closest book task.
 _CSV_RECIPES = {
-    "binary": ("auc", Training(hidden_units=(16, 16), batch_size=512)),
-    "multiclass": ("accuracy", Training(hidden_units=(64, 64), batch_size=512)),
-    "regression": ("mae", Training(hidden_units=(64, 64), batch_size=16, max_epochs=500)),
+    ProblemType.BINARY: ("auc", Training(hidden_units=(16, 16), batch_size=512)),
+    ProblemType.MULTICLASS: ("accuracy", Training(hidden_units=(64, 64), batch_size=512)),
+    ProblemType.REGRESSION: (
+        "mae",
+        Training(hidden_units=(64, 64), batch_size=16, max_epochs=500),
+    ),
 }
 
 
@@ -208,16 +210,22 @@ def csv_task(path: str, label: str, problem_type: str) -> TaskSpec:
     train = splits["train"]
     labels = {value for split in splits.values() for value in split[label]}  # class indices
     features = tuple(
-        Feature(name, "categorical" if any(isinstance(v, str) for v in values) else "numeric")
+        Feature(
+            name,
+            FeatureKind.CATEGORICAL
+            if any(isinstance(v, str) for v in values)
+            else FeatureKind.NUMERIC,
+        )
         for name, values in train.items()
         if name not in (label, SPLIT_COLUMN)
     )
-    metric, training = _CSV_RECIPES[problem_type]
+    problem = ProblemType(problem_type)
+    metric, training = _CSV_RECIPES[problem]
     return TaskSpec(
         name=csv_model_name(path),
         description=f"your CSV {path}",
-        problem_type=problem_type,
-        num_classes=None if problem_type == "regression" else len(labels),
+        problem_type=problem,
+        num_classes=None if problem is ProblemType.REGRESSION else len(labels),
         label=label,
         features=features,
         metric=metric,

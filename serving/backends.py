@@ -23,10 +23,11 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.batching import BatchingOptions, BatchScheduler
+from serving.batching import BatchScheduler
 from serving.errors import from_grpc_code
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
+from serving.settings import BatchingOptions
 
 Outputs = dict[str, np.ndarray]
 

@@ -13,27 +13,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 
 from serving.errors import InvalidArgument, ResourceExhausted
+from serving.settings import BatchingOptions
 
 RunFn = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchingOptions:
-    """TF Serving's batching parameters (`batching_parameters_file`)."""
-
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 1000
-    max_enqueued_batches: int = 100
-    num_batch_threads: int = 2
-
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            if getattr(self, field.name) < (0 if field.name == "batch_timeout_micros" else 1):
-                raise ValueError(f"batching option {field.name} must be positive")
 
 
 @dataclasses.dataclass
@@ -51,6 +38,10 @@ class _Queue:
     size: int = 0
 
 
+# A queue per caller's key and input shapes: only requests of the same shapes batch together.
+_QueueKey = tuple[Hashable, tuple[Any, ...]]
+
+
 class BatchScheduler:
     """Batches requests across callers; `submit` returns a Future of one request's outputs.
 
@@ -59,10 +50,12 @@ class BatchScheduler:
         outputs = scheduler.submit(key, servable_run, {"image": rows}).result()
     """
 
-    def __init__(self, options: BatchingOptions, on_batch: Callable[[Hashable, int], None] = None):
+    def __init__(
+        self, options: BatchingOptions, on_batch: Callable[[Any, int], None] | None = None
+    ):
         self.options = options
-        self._on_batch = on_batch or (lambda key, size: None)
-        self._queues: dict[Hashable, _Queue] = {}
+        self._on_batch = on_batch if on_batch is not None else (lambda key, size: None)
+        self._queues: dict[_QueueKey, _Queue] = {}
         self._condition = threading.Condition()
         self._stopped = False
         self._threads = [
@@ -108,7 +101,7 @@ class BatchScheduler:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _next_batch(self) -> tuple[Hashable, _Queue, list[_Task]] | None:
+    def _next_batch(self) -> tuple[_QueueKey, _Queue, list[_Task]] | None:
         """Under the lock: the batch to run now, or None and how long to wait."""
         timeout_s = self.options.batch_timeout_micros / 1e6
         now = time.monotonic()
@@ -155,7 +148,7 @@ class BatchScheduler:
             if tasks:
                 self._run(key, queue.run, tasks)
 
-    def _run(self, key: Hashable, run: RunFn, tasks: list[_Task]) -> None:
+    def _run(self, key: _QueueKey, run: RunFn, tasks: list[_Task]) -> None:
         sizes = [t.size for t in tasks]
         try:
             if len(tasks) == 1:
@@ -185,8 +178,8 @@ class BatchScheduler:
 
 
 def _batch_size(inputs: Mapping[str, np.ndarray]) -> int:
-    sizes = {v.shape[0] if v.ndim else None for v in inputs.values()}
-    if len(sizes) != 1 or None in sizes:
+    sizes = {v.shape[0] if v.ndim else -1 for v in inputs.values()}  # -1: a scalar input
+    if len(sizes) != 1 or -1 in sizes:
         raise InvalidArgument(
             "batching needs every input to have the same first (batch) dimension; got shapes "
             + ", ".join(f"{k} {list(v.shape)}" for k, v in inputs.items())

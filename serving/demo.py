@@ -4,15 +4,18 @@
     GET /demo/tf.min.js      TF.js from web/node_modules (404 until `make install`)
     GET /exports/...         the home's exports folder, read-only (only when one is configured)
 
-These are plain files: they never touch the serving metrics, so they add no series.
+These are plain files: they never touch the serving metrics, so they add no series. Each route
+carries its OpenAPI description (serving/openapi.py).
 """
 
 import os
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
+
+from serving.openapi import DocumentedMount, DocumentedRoute, Operation, error, text_answer
 
 TFJS_FILE = os.path.join("node_modules", "@tensorflow", "tfjs", "dist", "tf.min.js")
 
@@ -51,19 +54,50 @@ def demo_routes(web_dir: str = "", exports_dir: str = "") -> list[BaseRoute]:
             return PlainTextResponse(f"TF.js is not installed ({tfjs}): run make install", 404)
         return FileResponse(tfjs, media_type="text/javascript")
 
-    routes: list[BaseRoute] = [Route("/demo/tf.min.js", tfjs_file, methods=["GET", "HEAD"])]
+    missing = {"404": {"description": "not installed (the text says what to run)"}}
+    routes: list[BaseRoute] = [
+        DocumentedRoute(
+            "/demo/tf.min.js",
+            tfjs_file,
+            Operation("TF.js for the demo page", text_answer("text/javascript", "TF.js", missing)),
+            methods=["GET", "HEAD"],
+        )
+    ]
+    page = Operation(
+        "The browser demo page and its files (web/demo)",
+        text_answer(
+            "text/html",
+            "the page, or one of its files",
+            {"404": {"description": "no such file, or the page is not installed"}},
+        ),
+    )
     if os.path.isdir(page_dir):
-        routes.append(Mount("/demo", StaticFiles(directory=page_dir, html=True)))
+        routes.append(DocumentedMount("/demo", StaticFiles(directory=page_dir, html=True), page))
     else:
         routes.append(
-            Route(
+            DocumentedRoute(
                 "/demo/{path:path}",
                 _missing(
                     f"the demo page is not installed ({page_dir}); "
                     "set DLWP_WEB_DIR to the web folder"
                 ),
+                page,
+                methods=["GET"],
             )
         )
     if exports_dir:
-        routes.append(Mount("/exports", _ExportFiles(directory=exports_dir, check_dir=False)))
+        routes.append(
+            DocumentedMount(
+                "/exports",
+                _ExportFiles(directory=exports_dir, check_dir=False),
+                Operation(
+                    "The exported TF.js models: read-only files of the exports folder",
+                    text_answer(
+                        "application/octet-stream",
+                        "the file (JSON, weights)",
+                        {"404": error("no such file")},
+                    ),
+                ),
+            )
+        )
     return routes

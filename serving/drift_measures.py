@@ -10,12 +10,19 @@ A distance computed on n samples is noisy even without drift, and more so for sm
 threshold therefore comes from the reference itself: draw n values from it, many times
 (bootstrap), measure each sample's distance to the reference, take the 99th percentile and add a
 margin. Traffic from the training distribution then stays below it in about 99 % of windows.
+
+    reference = Distribution.numeric(train_values)
+    measured = measure_window(reference, recent_values)   # distance, threshold, histograms
 """
 
+from __future__ import annotations
+
 import dataclasses
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+from scipy.spatial.distance import jensenshannon
 
 JENSEN_SHANNON = "jensen_shannon"
 L_INFINITY = "l_infinity"
@@ -23,17 +30,23 @@ BINS = 10
 BOOTSTRAP_SAMPLES = 400
 NULL_QUANTILE = 0.99
 MARGIN = 1.3  # the finite reference itself is a sample: live traffic varies a little more
+THRESHOLD_STEP = 50  # thresholds are calibrated at sizes rounded down to this step
 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
-    """JS divergence (base 2) of two distributions over the same bins."""
-    m = (p + q) / 2
+    """JS divergence (base 2, in [0, 1]) of two distributions over the same bins.
 
-    def kl(a: np.ndarray) -> float:
-        mask = a > 0
-        return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
-
-    return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+    An empty histogram (all zeros: a window whose values were all missing) shares no mass with
+    the other, so the divergence is half the other's mass, and 0 between two empty ones.
+    """
+    p_mass, q_mass = float(np.sum(p)), float(np.sum(q))
+    if p_mass == 0 or q_mass == 0:
+        return 0.5 * (p_mass + q_mass)
+    # scipy gives the distance, the divergence's square root; rounding can make a divergence
+    # of about 0 slightly negative, whose root is NaN: that is 0.
+    with np.errstate(invalid="ignore"):
+        distance = jensenshannon(p, q, base=2)
+    return float(np.nan_to_num(distance) ** 2)
 
 
 @dataclasses.dataclass
@@ -42,46 +55,48 @@ class Distribution:
 
     measure: str
     probabilities: np.ndarray
+    values: np.ndarray  # the reference sample, for the bootstrap
     edges: np.ndarray | None = None  # inner edges of the numeric bins
     categories: tuple = ()
-    values: np.ndarray | None = None  # the reference sample, for the bootstrap
     _strings: bool = False
     _thresholds: dict[int, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def numeric(cls, values: Sequence[float], bins: int = BINS) -> "Distribution":
-        values = np.asarray(values, np.float64)
-        values = values[~np.isnan(values)]
-        quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]) if len(values) else []
-        edges = np.unique(quantiles)
-        reference = cls(JENSEN_SHANNON, np.zeros(len(edges) + 1), edges=edges, values=values)
-        reference.probabilities = reference.histogram(values)
+    def numeric(cls, values: ArrayLike, bins: int = BINS) -> Distribution:
+        """The distribution of a numeric series: `bins` bins cut at its quantiles."""
+        numbers = np.asarray(values, np.float64)
+        numbers = numbers[~np.isnan(numbers)]
+        inner = np.linspace(0, 1, bins + 1)[1:-1]
+        edges = np.unique(np.quantile(numbers, inner)) if len(numbers) else np.zeros(0)
+        reference = cls(JENSEN_SHANNON, np.zeros(len(edges) + 1), numbers, edges=edges)
+        reference.probabilities = reference.histogram(numbers)
         return reference
 
     @classmethod
-    def categorical(cls, values: Sequence) -> "Distribution":
-        values = np.asarray(values)
-        strings = values.dtype.kind in "OUS"
+    def categorical(cls, values: ArrayLike) -> Distribution:
+        """The distribution of a categorical series (strings, or class ids)."""
+        items = np.asarray(values)
+        strings = items.dtype.kind in "OUS"
         if strings:
-            values = values.astype(object)
-        categories, counts = np.unique(values, return_counts=True)
+            items = items.astype(object)
+        categories, counts = np.unique(items, return_counts=True)
         return cls(
             L_INFINITY,
             counts / max(1, counts.sum()),
+            items,
             categories=tuple(categories.tolist()),
-            values=values,
             _strings=strings,
         )
 
     def histogram(self, values: np.ndarray) -> np.ndarray:
         """The frequencies of `values` over this distribution's bins or categories (unseen
         categories are left out here; `distance` counts them)."""
-        if self.measure == JENSEN_SHANNON:
+        if self.edges is not None:
             counts = np.bincount(
                 np.searchsorted(self.edges, values, side="right"), minlength=len(self.edges) + 1
             )
         elif not self.categories:
-            counts = np.zeros(0)
+            counts = np.zeros(0, np.int64)
         else:  # categories are sorted (np.unique): search, then keep the exact matches
             known = np.asarray(self.categories, dtype=object if self._strings else None)
             positions = np.minimum(np.searchsorted(known, values), len(known) - 1)
@@ -89,13 +104,13 @@ class Distribution:
             counts = np.bincount(positions[seen], minlength=len(known))
         return counts / max(1, len(values))
 
-    def distance(self, values: Sequence) -> float:
+    def distance(self, values: ArrayLike) -> float:
         """The distance of a sample to this distribution."""
-        values = np.asarray(values)
+        sample = np.asarray(values)
         if self.measure == JENSEN_SHANNON:
-            values = values[~np.isnan(values.astype(np.float64))]
-            return jensen_shannon(self.histogram(values), self.probabilities)
-        frequencies = self.histogram(values)
+            sample = sample[~np.isnan(sample.astype(np.float64))]
+            return jensen_shannon(self.histogram(sample), self.probabilities)
+        frequencies = self.histogram(sample)
         unseen = 1.0 - frequencies.sum()  # mass on categories the reference never saw
         return float(max(np.max(np.abs(frequencies - self.probabilities), initial=0.0), unseen))
 
@@ -110,3 +125,57 @@ class Distribution:
             ]
             self._thresholds[n] = float(np.quantile(null, NULL_QUANTILE) * MARGIN)
         return self._thresholds[n]
+
+
+def threshold_size(n: int) -> int:
+    """The sample size a window of n values is calibrated at (rounded down to THRESHOLD_STEP)."""
+    return max(THRESHOLD_STEP, n - n % THRESHOLD_STEP)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One series of a window measured against its reference (`/monitoring/drift` shows it).
+
+    Attributes:
+        measure: JENSEN_SHANNON or L_INFINITY.
+        samples: values in the window.
+        distance: the window's distance to the reference.
+        threshold: the threshold at the window's size.
+        drifted: distance > threshold.
+        bins: the inner bin edges (numeric) or the categories, as strings.
+        reference: the reference's frequency per bin or category.
+        recent: the window's.
+    """
+
+    measure: str
+    samples: int
+    distance: float
+    threshold: float
+    drifted: bool
+    bins: list[Any]
+    reference: list[float]
+    recent: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        """The measurement as `/monitoring/drift` answers it."""
+        return dataclasses.asdict(self)
+
+
+def measure_window(distribution: Distribution, values: np.ndarray) -> Measurement:
+    """The distance of a window's values to `distribution`, with its threshold."""
+    distance = distribution.distance(values)
+    threshold = distribution.threshold(threshold_size(len(values)))
+    return Measurement(
+        measure=distribution.measure,
+        samples=len(values),
+        distance=distance,
+        threshold=threshold,
+        drifted=distance > threshold,
+        bins=(
+            distribution.edges.tolist()
+            if distribution.edges is not None
+            else [str(c) for c in distribution.categories]
+        ),
+        reference=distribution.probabilities.tolist(),
+        recent=distribution.histogram(values).tolist(),
+    )

@@ -23,6 +23,10 @@ class StartupError(Exception):
     """The server cannot start as configured (bad model config, port in use); exit 2."""
 
 
+class ServeSettingsError(StartupError, ValueError):
+    """A serving setting is out of range (a bad `dlwp serve` flag); names the flag and value."""
+
+
 class ServingError(Exception):
     """Base class: a request failed with a TF Serving status code."""
 

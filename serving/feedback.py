@@ -37,8 +37,8 @@ import numpy as np
 import tensorflow as tf
 from prometheus_client import CollectorRegistry, Counter
 
-from components.sources import WORDS
-from serving.signatures import DEFAULT_SIGNATURE
+from contract.features import WORDS
+from contract.signatures import SERVING_DEFAULT
 
 log = logging.getLogger("dlwp.serving")
 
@@ -71,7 +71,7 @@ def _strings(array: np.ndarray) -> list[bytes]:
     return [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.reshape(-1)]
 
 
-def to_feature(value: np.ndarray, padded: bool = False, missing_left_out: bool = True):
+def to_feature(value: np.ndarray | np.generic, padded: bool = False, missing_left_out: bool = True):
     """One example's value of a tensor as a tf.train.Feature, in the training data's form.
 
     Args:
@@ -128,7 +128,7 @@ class FeedbackLogger:
         registry: CollectorRegistry | None = None,
         *,
         seed: int | None = 0,
-        signatures: Collection[str] = (DEFAULT_SIGNATURE,),
+        signatures: Collection[str] = (SERVING_DEFAULT,),
         padded_inputs: Collection[str] = (WORDS,),
         max_queue: int = 10_000,
         rotate_examples: int = 10_000,

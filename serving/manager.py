@@ -18,9 +18,10 @@ from collections.abc import Callable
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
+from contract.versions import list_versions
 from serving.errors import InvalidArgument, NotFound
 from serving.metrics import ServingMetrics
-from serving.model_config import ModelSource, versions_on_disk, wanted_versions
+from serving.model_config import ModelSource, wanted_versions
 from serving.servable import LoadError, Servable
 
 log = logging.getLogger("dlwp.serving")
@@ -128,7 +129,7 @@ class ModelManager:
         self.polled.set()
 
     def _reconcile(self, source: ModelSource) -> None:
-        wanted = wanted_versions(source, versions_on_disk(source.base_path))
+        wanted = wanted_versions(source, list_versions(source.base_path))
         with self._lock:
             versions = self._models.setdefault(source.name, {})
         for version in wanted:

@@ -1,4 +1,4 @@
-"""The server's Prometheus metrics, declared in one place (names in DESIGN.md).
+"""The server's Prometheus metrics, declared in one place (docs/serving.md, docs/monitoring.md).
 
 Labels are bounded: `model` is a served model's name (requests for unknown names count under
 UNKNOWN_MODEL), `version` a loaded version, `api` one of API_NAMES, `protocol` rest or grpc,

@@ -44,18 +44,6 @@ class ModelSource:
     labels: tuple[tuple[str, int], ...] = ()
 
 
-def versions_on_disk(base_path: str) -> list[int]:
-    """The integer-named version folders under `base_path` (none when it does not exist)."""
-    if not tf.io.gfile.isdir(base_path):
-        return []
-    found = []
-    for entry in tf.io.gfile.listdir(base_path):
-        entry = entry.rstrip("/")
-        if entry.isdigit() and tf.io.gfile.isdir(posixpath.join(base_path, entry)):
-            found.append(int(entry))
-    return sorted(found)
-
-
 def wanted_versions(source: ModelSource, on_disk: list[int]) -> list[int]:
     """The versions the policy serves, out of those on disk."""
     if source.policy == "all":

@@ -8,6 +8,8 @@
     GET  /monitoring/drift[?model=M]                     drift measurements (drift_monitor.py)
     GET  /demo/, /exports/...                            the browser demo (serving/demo.py)
 
+`RestApi.routes` registers every route, one per path and HTTP method, each with its OpenAPI
+description; the document at /v1/openapi.json is written from them (serving/openapi.py).
 Every error is `{"error": msg}` with TF Serving's status code. Limits protect the server: the
 body size (413), the JSON nesting depth (400), the requests in flight (429) and a per-request
 deadline (504).
@@ -15,17 +17,18 @@ deadline (504).
 
 import asyncio
 import dataclasses
+import functools
 import logging
-import re
 from typing import Any
 
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
 from serving import json_codec
@@ -42,25 +45,83 @@ from serving.errors import (
 )
 from serving.examples import classifications, example_inputs, examples_from_json, regressions
 from serving.metrics import ServingMetrics
-from serving.openapi import OPENAPI
+from serving.openapi import (
+    DocumentedRoute,
+    Operation,
+    document,
+    error,
+    json_answer,
+    query_parameter,
+    text_answer,
+)
 from serving.rest_tensors import predict_inputs, predict_response
+from serving.settings import RestLimits
 from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, check_inputs, find_signature
 
 log = logging.getLogger("dlwp.serving")
 
-_MODEL_PATH = re.compile(
-    r"(?P<model>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
-)
+
+class _SegmentConvertor(StringConvertor):
+    """A model name, version or label: one path segment without the `:` that starts a verb (nor
+    a newline, where the catch-all route's `path` convertor stops too)."""
+
+    regex = "[^/:\n]+"
+
+
+register_url_convertor("segment", _SegmentConvertor())
 
 
 @dataclasses.dataclass(frozen=True)
-class RestLimits:
-    """What one request may cost."""
+class _ModelVerb:
+    """One of TF Serving's model requests: a route under the model, a version, and a label."""
 
-    max_body_bytes: int = 32 * 1024 * 1024
-    max_concurrent_requests: int = 256
-    request_timeout_s: float = 30.0
+    name: str  # also the `api` label of the metrics
+    path_suffix: str
+    method: str
+    operation: Operation
+
+
+# The hot verbs come first (Starlette tries the routes in order).
+_MODEL_VERBS = (
+    _ModelVerb(
+        "predict",
+        ":predict",
+        "POST",
+        Operation(
+            "Predict: row (instances) or columnar (inputs) tensors",
+            json_answer("PredictResponse"),
+            request_schema="PredictRequest",
+        ),
+    ),
+    _ModelVerb(
+        "classify",
+        ":classify",
+        "POST",
+        Operation(
+            "Classify tf.Examples",
+            json_answer("ClassifyResponse"),
+            request_schema="ExamplesRequest",
+        ),
+    ),
+    _ModelVerb(
+        "regress",
+        ":regress",
+        "POST",
+        Operation(
+            "Regress tf.Examples", json_answer("RegressResponse"), request_schema="ExamplesRequest"
+        ),
+    ),
+    _ModelVerb(
+        "metadata",
+        "/metadata",
+        "GET",
+        Operation("Signature defs (GetModelMetadata)", json_answer("ModelMetadata")),
+    ),
+    _ModelVerb(
+        "status", "", "GET", Operation("Model status (GetModelStatus)", json_answer("ModelStatus"))
+    ),
+)
+_PROMETHEUS_TEXT = text_answer("text/plain", "Prometheus text format")
 
 
 class ServerState:
@@ -119,20 +180,96 @@ class RestApi:
         self.drift = drift  # serving/drift_monitor.py, or None when it is off
 
     def app(self) -> Starlette:
-        """The Starlette app with every route."""
-        return Starlette(
-            routes=[
-                Route("/v1/models/{path:path}", self.models, methods=["GET", "POST"]),
-                Route("/metrics", self.prometheus, methods=["GET"]),
-                Route("/monitoring/prometheus/metrics", self.prometheus, methods=["GET"]),
-                Route("/healthz", self.liveness, methods=["GET"]),
-                Route("/readyz", self.readiness, methods=["GET"]),
-                Route("/v1/openapi.json", self.openapi, methods=["GET"]),
-                Route("/monitoring/drift", self.drift_status, methods=["GET"]),
-                *demo_routes(self.web_dir, self.exports_dir),
-            ],
-            exception_handlers={404: self._not_found, 405: self._not_allowed},
+        """The Starlette app with every route; its OpenAPI document is written once, here."""
+        routes = self.routes()
+        app = Starlette(
+            routes=routes, exception_handlers={404: self._not_found, 405: self._not_allowed}
         )
+        app.state.openapi_body = json_codec.dumps(document(routes))
+        return app
+
+    def routes(self) -> list[BaseRoute]:
+        """Every route, one per path and HTTP method, each with its OpenAPI description.
+
+        Starlette tries them in order: the requests sent most (predict, the probes) come first.
+        """
+        return [
+            *self._model_routes(""),
+            DocumentedRoute(
+                "/healthz",
+                self.liveness,
+                Operation("Liveness", json_answer("Liveness", errors={})),
+                methods=["GET"],
+            ),
+            DocumentedRoute(
+                "/readyz",
+                self.readiness,
+                Operation(
+                    "Readiness (models loaded, not draining)",
+                    {
+                        **json_answer("Readiness", errors={}),
+                        "503": {"description": "not ready: loading, draining, or unreachable"},
+                    },
+                ),
+                methods=["GET"],
+            ),
+            *self._model_routes("/versions/{version:segment}"),
+            *self._model_routes("/labels/{label:segment}"),
+            # The rest of /v1/models/: TF Serving's "Malformed request" (400 or 404).
+            Route(
+                "/v1/models/{path:path}",
+                self.malformed,
+                methods=["GET", "POST"],
+                include_in_schema=False,
+            ),
+            DocumentedRoute(
+                "/metrics",
+                self.prometheus,
+                Operation("Prometheus metrics", _PROMETHEUS_TEXT),
+                methods=["GET"],
+            ),
+            DocumentedRoute(
+                "/monitoring/prometheus/metrics",
+                self.prometheus,
+                Operation("Prometheus metrics (TF Serving's path)", _PROMETHEUS_TEXT),
+                methods=["GET"],
+            ),
+            DocumentedRoute(
+                "/monitoring/drift",
+                self.drift_status,
+                Operation(
+                    "The drift monitor's latest measurements, per model and version",
+                    json_answer(
+                        "DriftStatus",
+                        errors={"404": error("the monitor is off, or has no measurement of M")},
+                    ),
+                    query=(query_parameter("model", "only this model's measurements"),),
+                ),
+                methods=["GET"],
+            ),
+            DocumentedRoute(
+                "/v1/openapi.json",
+                self.openapi,
+                Operation("This OpenAPI document", json_answer("OpenAPI", errors={})),
+                methods=["GET"],
+            ),
+            *demo_routes(self.web_dir, self.exports_dir),
+        ]
+
+    def _model_routes(self, scope: str) -> list[BaseRoute]:
+        """The model routes under `scope` (none, a version or a label), one per verb."""
+        routes: list[BaseRoute] = []
+        for verb in _MODEL_VERBS:
+            path = f"/v1/models/{{model:segment}}{scope}{verb.path_suffix}"
+            endpoint = functools.partial(self.model_request, verb.name)
+            route = DocumentedRoute(
+                path, endpoint, verb.operation, methods=[verb.method], name=verb.name
+            )
+            # TF Serving answers GET and POST only (HEAD is a malformed request there);
+            # Starlette adds HEAD to a GET route.
+            route.methods = {verb.method}
+            routes.append(route)
+        return routes
 
     async def _not_found(self, request: Request, _exc) -> Response:
         if request.url.path.startswith(("/demo/", "/exports/")):
@@ -152,8 +289,8 @@ class RestApi:
     async def prometheus(self, _request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def openapi(self, _request: Request) -> Response:
-        return _json(OPENAPI)
+    async def openapi(self, request: Request) -> Response:
+        return Response(request.app.state.openapi_body, media_type="application/json")
 
     async def drift_status(self, request: Request) -> Response:
         """The drift monitor's latest measurements, per model and version (`?model=M`)."""
@@ -173,17 +310,23 @@ class RestApi:
             status = {model: status[model]}
         return _json(status)
 
-    async def models(self, request: Request) -> Response:
-        path = request.path_params["path"]
-        match = _MODEL_PATH.fullmatch(path)
-        verb = match and (match["verb"] or ("metadata" if match["metadata"] else "status"))
-        wanted_method = "POST" if verb in ("predict", "classify", "regress") else "GET"
-        if not match or request.method != wanted_method:
-            return _json(
-                {"error": f"Malformed request: {request.method} /v1/models/{echo(path)}"},
-                400 if match else 404,
-            )
-        with self.metrics.observe(verb, "rest", match["model"], self.backend.is_served) as seen:
+    async def malformed(self, request: Request) -> Response:
+        """A path under /v1/models/ that no model route answers, answered as TF Serving does:
+        400 when a model route has this path under another method, else 404."""
+        known = any(
+            route.matches(request.scope)[0] is Match.PARTIAL for route in request.app.router.routes
+        )
+        path = echo(request.path_params["path"])
+        return _json(
+            {"error": f"Malformed request: {request.method} /v1/models/{path}"},
+            400 if known else 404,
+        )
+
+    async def model_request(self, verb: str, request: Request) -> Response:
+        """A model route: `verb` (status, metadata, predict, classify, regress) on the model,
+        version or label in the path, counted and limited."""
+        model = request.path_params["model"]
+        with self.metrics.observe(verb, "rest", model, self.backend.is_served) as seen:
             try:
                 if self.state.in_flight >= self.limits.max_concurrent_requests:
                     raise ResourceExhausted(
@@ -192,7 +335,7 @@ class RestApi:
                     )
                 self.state.in_flight += 1
                 try:
-                    return await self._answer(request, match, verb, seen)
+                    return await self._answer(request, verb, seen)
                 finally:
                     self.state.in_flight -= 1
             except ServingError as error:
@@ -205,16 +348,17 @@ class RestApi:
                     {"error": f"internal error: {type(error).__name__}: {echo(str(error))}"}, 500
                 )
 
-    async def _answer(self, request: Request, match: re.Match, verb: str, seen) -> Response:
-        model, label = match["model"], match["label"]
-        version = match["version"]
-        if version is not None and not version.isdigit():
-            raise InvalidArgument(f"Malformed request: version '{echo(version)}' is not a number")
-        version = int(version) if version is not None else None
+    async def _answer(self, request: Request, verb: str, seen) -> Response:
+        model = request.path_params["model"]
+        label = request.path_params.get("label")
+        number = request.path_params.get("version")
+        if number is not None and not number.isdigit():
+            raise InvalidArgument(f"Malformed request: version '{echo(number)}' is not a number")
+        version = int(number) if number is not None else None
         if verb == "status":
             response = await self._maybe_blocking(self.backend.status, model, version, label)
             return _json(_proto_json(response))
-        body = None
+        body: dict[str, Any] = {}
         if verb != "metadata":
             body = json_codec.loads(await _read_body(request, self.limits.max_body_bytes))
             if not isinstance(body, dict):

@@ -183,6 +183,6 @@ def predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> dic
     values = {name: _json_value(name, a) for name, a in outputs.items()}
     return {
         "predictions": [
-            {name: value[i] for name, value in values.items()} for i in range(sizes.pop())
+            {name: value[i] for name, value in values.items()} for i in range(sizes.pop() or 0)
         ]
     }

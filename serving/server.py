@@ -5,7 +5,6 @@ requests in flight finish, and the process exits 0 within the grace period.
 """
 
 import contextlib
-import dataclasses
 import posixpath
 import signal
 import socket
@@ -16,8 +15,7 @@ import prometheus_client
 import uvicorn
 
 from serving.backends import Backend, InProcessBackend, TFServingBackend
-from serving.batching import BatchingOptions
-from serving.drift_monitor import DriftMonitor, DriftSettings
+from serving.drift_monitor import DriftMonitor
 from serving.errors import StartupError
 from serving.feedback import FeedbackLogger
 from serving.grpc_service import grpc_server
@@ -25,7 +23,8 @@ from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.model_config import sources_from_config_file, sources_in_folder
 from serving.observers import ObservingBackend, RequestObserver
-from serving.rest import RestApi, RestLimits, ServerState
+from serving.rest import RestApi, ServerState
+from serving.settings import ServeSettings
 
 
 class PortInUseError(StartupError):
@@ -42,32 +41,6 @@ def _check_port_free(host: str, port: int, what: str) -> None:
                 f"cannot listen for {what} on {host}:{port} ({error.strerror}); "
                 f"pick another port with --{'grpc-' if what == 'gRPC' else ''}port"
             ) from None
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeSettings:
-    """Everything `dlwp serve` takes (see `dlwp serve --help`)."""
-
-    models_dir: str = ""
-    model_config_file: str = ""
-    host: str = "0.0.0.0"
-    port: int = 8501
-    grpc_port: int = 8500
-    poll_s: float = 2.0
-    batching: BatchingOptions | None = None
-    limits: RestLimits = RestLimits()
-    grace_s: float = 20.0
-    backend: str = "inprocess"
-    tfserving_address: str = ""
-    model_threads: int = 4
-    # The browser demo (serving/demo.py): "" serves no exports, and the repository's web/.
-    exports_dir: str = ""
-    web_dir: str = ""
-    # The drift monitor (serving/drift_monitor.py); None turns it off.
-    drift: DriftSettings | None = DriftSettings()
-    # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.
-    feedback_rate: float = 0.0
-    feedback_dir: str = ""
 
 
 def _list_sources(settings: ServeSettings):
@@ -183,7 +156,8 @@ class ServingStack:
             port=settings.port,
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=settings.grace_s,
+            # uvicorn waits with asyncio, which takes fractions of a second too.
+            timeout_graceful_shutdown=settings.grace_s,  # type: ignore[arg-type]
             lifespan="off",
             loop="uvloop",
             http="httptools",

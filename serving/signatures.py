@@ -8,30 +8,36 @@ validate requests the same way whatever runs the model.
 from collections.abc import Mapping
 
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.framework import tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from contract.signatures import SERVING_DEFAULT
 from serving.errors import FailedPrecondition, InvalidArgument
 
-DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
+# The tensor types a request may carry (TF Serving's JSON and TensorProto forms), as numpy
+# dtypes; strings are numpy objects (bytes).
+SERVABLE_DTYPES = (
+    types_pb2.DT_FLOAT,
+    types_pb2.DT_DOUBLE,
+    types_pb2.DT_HALF,
+    types_pb2.DT_INT8,
+    types_pb2.DT_INT16,
+    types_pb2.DT_INT32,
+    types_pb2.DT_INT64,
+    types_pb2.DT_UINT8,
+    types_pb2.DT_UINT16,
+    types_pb2.DT_UINT32,
+    types_pb2.DT_UINT64,
+    types_pb2.DT_BOOL,
+    types_pb2.DT_STRING,
+)
 NUMPY_DTYPES: dict[int, np.dtype] = {
-    types_pb2.DT_FLOAT: np.dtype(np.float32),
-    types_pb2.DT_DOUBLE: np.dtype(np.float64),
-    types_pb2.DT_HALF: np.dtype(np.float16),
-    types_pb2.DT_INT8: np.dtype(np.int8),
-    types_pb2.DT_INT16: np.dtype(np.int16),
-    types_pb2.DT_INT32: np.dtype(np.int32),
-    types_pb2.DT_INT64: np.dtype(np.int64),
-    types_pb2.DT_UINT8: np.dtype(np.uint8),
-    types_pb2.DT_UINT16: np.dtype(np.uint16),
-    types_pb2.DT_UINT32: np.dtype(np.uint32),
-    types_pb2.DT_UINT64: np.dtype(np.uint64),
-    types_pb2.DT_BOOL: np.dtype(np.bool_),
-    types_pb2.DT_STRING: np.dtype(object),
+    dtype: np.dtype(tf.dtypes.as_dtype(dtype).as_numpy_dtype) for dtype in SERVABLE_DTYPES
 }
 
 
@@ -61,7 +67,7 @@ def find_signature(
     Raises:
       InvalidArgument: the model has no such signature (TF Serving's status for this).
     """
-    name = name or DEFAULT_SIGNATURE
+    name = name or SERVING_DEFAULT
     if name not in signature_defs:
         raise InvalidArgument(
             f'Serving signature name: "{name}" not found in signature def; '
@@ -146,9 +152,9 @@ def example_signature(
                 f"{', '.join(signature.inputs)}); use :predict for it"
             )
         return name, signature
-    default = signature_defs.get(DEFAULT_SIGNATURE)
+    default = signature_defs.get(SERVING_DEFAULT)
     if default is not None and takes_examples(default):
-        return DEFAULT_SIGNATURE, default
+        return SERVING_DEFAULT, default
     candidates = sorted(k for k, v in signature_defs.items() if takes_examples(v))
     by_method = [k for k in candidates if signature_defs[k].method_name == method]
     chosen = by_method or candidates
@@ -158,12 +164,3 @@ def example_signature(
             f"{method.rsplit('/', 1)[-1]}; use :predict"
         )
     return chosen[0], signature_defs[chosen[0]]
-
-
-def concatenate_batches(arrays: list[np.ndarray]) -> np.ndarray:
-    """Batches of one input as one batch, along the first axis; word lists (2-D, padded with 0
-    as `serving_default` takes them) are padded with 0 to the longest."""
-    if arrays[0].ndim == 2:
-        width = max(a.shape[1] for a in arrays)
-        arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in arrays]
-    return np.concatenate(arrays)

@@ -3,6 +3,8 @@
 Usage:
     with running_prometheus("127.0.0.1:8501") as prometheus:
         wait_for(lambda: prometheus.query("dlwp_requests_in_flight"))
+        evaluated = prometheus.rule_evaluations()
+        wait_for(lambda: prometheus.rule_evaluations() > evaluated)
         alerts = prometheus.alerts()
 """
 
@@ -15,6 +17,7 @@ import time
 
 import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from servers import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -40,6 +43,20 @@ class RunningPrometheus:
     def alerts(self) -> list:
         """Pending and firing alerts: [{"labels", "annotations", "state", "activeAt", "value"}]."""
         return self._get("/api/v1/alerts")["alerts"]
+
+    def rule_evaluations(self, group: str = "dlwp") -> int:
+        """How many times Prometheus has evaluated the rule group `group` so far (its own
+        `prometheus_rule_group_iterations_total`), to wait for evaluations before asserting
+        that an alert is not pending."""
+        answer = httpx.get(f"{self.url}/metrics", timeout=10)
+        answer.raise_for_status()
+        for family in text_string_to_metric_families(answer.text):
+            for sample in family.samples:
+                if sample.name == "prometheus_rule_group_iterations_total" and sample.labels[
+                    "rule_group"
+                ].endswith(f";{group}"):
+                    return int(sample.value)
+        return 0
 
 
 def config_for(target: str, rules: bool, scrape_interval: str, evaluation_interval: str) -> dict:
@@ -74,8 +91,8 @@ def running_prometheus(
         raise RuntimeError(
             f"{PROMETHEUS} not found: run `make debian-packages` (Debian's prometheus)"
         )
-    with tempfile.TemporaryDirectory(prefix="dlwp-prometheus-") as folder:
-        folder = pathlib.Path(folder)
+    with tempfile.TemporaryDirectory(prefix="dlwp-prometheus-") as temporary:
+        folder = pathlib.Path(temporary)
         config = folder / "prometheus.yml"
         config.write_text(
             yaml.safe_dump(config_for(target, rules, scrape_interval, evaluation_interval))

@@ -6,6 +6,7 @@ import dataclasses
 import socket
 import threading
 import time
+from typing import Any
 
 import httpx
 
@@ -31,9 +32,9 @@ class RunningServer:
 
 def settings_for(**overrides):
     """ServeSettings on free loopback ports, polling fast."""
-    from serving.server import ServeSettings
+    from serving.settings import ServeSettings
 
-    values = dict(
+    values: dict[str, Any] = dict(
         host="127.0.0.1", port=free_port(), grpc_port=free_port(), poll_s=0.2, grace_s=5.0
     )
     values.update(overrides)

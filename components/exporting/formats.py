@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
-from components.signatures import SERVING_DEFAULT
+from contract.signatures import SERVING_DEFAULT
 
 TFLITE = "tflite"
 TFJS = "tfjs"

@@ -1,15 +1,17 @@
 """The parity gate: an export is published only if its metric stays within a tolerance of the
-SavedModel's on the test split.
+SavedModel's on the test split (docs/exports.md).
 
-Default tolerances (issue 5): accuracy and AUC may drop at most 0.01 (1 point); MAE may grow at
-most 2 % of the SavedModel's. Improvements always pass.
+Default tolerances: accuracy and AUC may drop at most 0.01 (1 point); MAE may grow at most 2 %
+of the SavedModel's. Improvements always pass.
 """
 
 import dataclasses
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
-from components.signatures import prediction_key
+from contract.features import ProblemType
+from contract.signatures import SCORES, classes_from_scores, prediction_key
 
 ABSOLUTE_TOLERANCE = {"accuracy": 0.01, "auc": 0.01}
 RELATIVE_TOLERANCE = {"mae": 0.02}
@@ -18,19 +20,13 @@ _ROUNDING = 1e-9
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve: the probability that a positive outranks a negative (ties 1/2)."""
-    positive = labels == 1
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve: the probability that a positive (label 1) outranks a negative
+    (any other label), ties counting one half; NaN when the labels hold one class only, where
+    scikit-learn raises instead."""
+    positive = np.asarray(labels) == 1
+    if positive.all() or not positive.any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # Average ranks over ties, so that equal scores count one half.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(first, counts, strict=True):
-        ranks[order[start : start + count]] = start + (count + 1) / 2
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, scores))
 
 
 def score(metric: str, problem_type: str, outputs: dict, labels: np.ndarray) -> float:
@@ -45,12 +41,9 @@ def score(metric: str, problem_type: str, outputs: dict, labels: np.ndarray) -> 
 
 def predicted_classes(problem_type: str, outputs: dict) -> np.ndarray | None:
     """The predicted class of each example (None for regression)."""
-    values = np.asarray(outputs[prediction_key(problem_type)])
-    if problem_type == "regression":
+    if ProblemType(problem_type) is ProblemType.REGRESSION:
         return None
-    if problem_type == "binary":
-        return (values.reshape(-1) > 0.5).astype(np.int64)
-    return np.argmax(values, axis=-1)
+    return classes_from_scores(problem_type, outputs[SCORES])
 
 
 @dataclasses.dataclass(frozen=True)

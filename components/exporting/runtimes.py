@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from components.errors import DlwpError
-from components.signatures import SERVING_DEFAULT
+from components.exporting.formats import TFJS, ExportFormat
+from contract.signatures import SERVING_DEFAULT
 
 BATCH = 256
 WEB_DIR = os.environ.get(
@@ -32,6 +33,23 @@ class RuntimeUnavailableError(DlwpError):
 
 def _rows(inputs: dict[str, np.ndarray]) -> int:
     return len(next(iter(inputs.values())))
+
+
+def predict(
+    export_format: ExportFormat,
+    folder: str,
+    inputs: dict[str, np.ndarray],
+    latency_examples: int = 0,
+) -> tuple[dict[str, np.ndarray], float | None]:
+    """Runs the export of `export_format` in `folder` in its own runtime: its outputs on
+    `inputs`, and the median single-example time (ms).
+
+    Raises:
+        RuntimeUnavailableError: the format's runtime is not installed.
+    """
+    if export_format.runtime == TFJS:
+        return tfjs_predict(folder, inputs, latency_examples)
+    return tflite_predict(os.path.join(folder, export_format.model_file), inputs, latency_examples)
 
 
 def tflite_predict(

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from serving.signatures import concatenate_batches
+from contract.raw_inputs import concatenate_batches
 
 PARSE_BATCH = 1024
 _MISSING = {"numeric": np.nan, "categorical": b"", "sequence": 0, "image": 0}

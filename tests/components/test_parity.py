@@ -14,6 +14,14 @@ def test_auc_matches_scikit_learn_with_ties():
     assert roc_auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores))
 
 
+def test_auc_of_a_single_class_is_nan_and_fails_the_gate():
+    labels = np.ones(4, dtype=int)  # scikit-learn raises on one class; the gate reports NaN
+    assert np.isnan(roc_auc(np.array([0.2, 0.9, 0.4, 0.6]), labels))
+    scores = {"scores": np.array([0.2, 0.9, 0.4, 0.6])}
+    result = compare("auc", "binary", scores, scores, labels)
+    assert not result.passed and "auc nan" in result.reason
+
+
 def _multiclass(classes):
     scores = np.full((len(classes), 3), 0.1)
     scores[np.arange(len(classes)), classes] = 0.8

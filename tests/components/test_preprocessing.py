@@ -6,15 +6,17 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components.preprocessing import NUM_WORDS, preprocessing_fn
+from components.preprocessing import NUM_WORDS, preprocessing_fn, transform_config
+from contract.features import Feature
+from contract.task import TaskContract
 
-FEATURES = [
-    ["image", "image"],
-    ["words", "sequence"],
-    ["rooms", "numeric"],
-    ["color", "categorical"],
-]
-CONFIG = {"features": FEATURES, "label": "label"}
+FEATURES = (
+    Feature("image", "image"),
+    Feature("words", "sequence"),
+    Feature("rooms", "numeric"),
+    Feature("color", "categorical"),
+)
+CONFIG = transform_config(TaskContract(FEATURES, "label", "binary", "auc", num_classes=2))
 SPEC = {
     "image": tf.io.FixedLenFeature([784], tf.int64),
     "words": tf.io.VarLenFeature(tf.int64),

@@ -2,7 +2,8 @@
 
 import os
 
-from components.pusher import existing_versions, publish
+from components.pusher import publish
+from contract.versions import list_versions
 
 
 def make_model(path):
@@ -25,7 +26,7 @@ def test_next_version_follows_the_highest_integer_folder(tmp_path):
     assert (serving / "4" / "saved_model.pb").read_bytes() == b"model"
     assert (serving / "4" / "variables" / "variables.index").exists()
     assert (serving / "4" / "assets.extra" / "schema.pbtxt").read_text() == "feature {}"
-    assert existing_versions(str(serving)) == [1, 3, 4]
+    assert list_versions(str(serving)) == [1, 3, 4]
 
 
 def test_no_staging_folder_is_left_behind(tmp_path):
@@ -35,7 +36,8 @@ def test_no_staging_folder_is_left_behind(tmp_path):
 
 
 def test_a_model_is_published_once(tmp_path):
-    from components.pusher import SOURCE_FILE, version_of_model
+    from components.pusher import version_of_model
+    from contract.version_assets import SOURCE_FILE
 
     serving = str(tmp_path / "serving")
     model = make_model(tmp_path / "m")

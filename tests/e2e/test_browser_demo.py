@@ -1,4 +1,4 @@
-"""The demo page with the real Fashion-MNIST TF.js export (issue 5): in headless Chromium, the
+"""The demo page with the real Fashion-MNIST TF.js export: in headless Chromium, the
 page's predictions for the shown test images equal the SavedModel's (golden.json)."""
 
 import json

@@ -11,6 +11,8 @@ import pytest
 import tensorflow_data_validation as tfdv
 from house_csv import learnable_rows, write_houses
 
+from contract.schema_domains import Domain, version_domains
+
 pytestmark = pytest.mark.e2e
 STEPS = [
     "ExampleGen",
@@ -23,6 +25,7 @@ STEPS = [
     "DataGate",
     "Transform",
     "Trainer",
+    "DriftReferenceGen",
     "Evaluator",
     "BlessingGate",
     "Pusher",
@@ -97,9 +100,11 @@ def test_book_dense_net_reaches_088_on_real_fashion_mnist_and_is_pushed(fashion_
         assert os.path.exists(os.path.join(version, "assets.extra", name))
     with open(os.path.join(version, "assets.extra", "drift_reference.json")) as f:
         reference = json.load(f)  # the drift monitor's: a few series, not 784 pixels
+    assert reference["format_version"] == 1
     assert set(reference["features"]["image"]["series"]) == {"mean_intensity", "ink_fraction"}
     assert len(reference["features"]["image"]["series"]["mean_intensity"]) == 5_000
-    assert reference["features"]["image"]["domain"] == {"min": 0, "max": 255}
+    # The domain the monitor checks comes from the version's schema (contract/schema_domains.py).
+    assert version_domains(version, ["image"]) == {"image": Domain(0, 255)}
     assert len(reference["predictions"]) == first["examples"]["eval"]
     for name in ("history.json", "loss.png", "accuracy.png", "training.json"):
         assert os.path.exists(os.path.join(home, "reports", "fashion_mnist", "1", name))

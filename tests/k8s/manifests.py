@@ -277,10 +277,12 @@ def run_checkov(files: dict[str, str], folder: pathlib.Path) -> dict:
     return report[0] if isinstance(report, list) else report
 
 
-def sync_monitoring() -> ModuleType:
-    """k8s/sync_monitoring.py as a module (it is a script, not part of a package)."""
-    path = REPO / "k8s" / "sync_monitoring.py"
-    spec = importlib.util.spec_from_file_location("sync_monitoring", path)
+def sync() -> ModuleType:
+    """k8s/sync.py as a module (it is a script, not part of a package)."""
+    path = REPO / "k8s" / "sync.py"
+    spec = importlib.util.spec_from_file_location("k8s_sync", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,11 +1,12 @@
 """The Dockerfile against the contract of the images, without a Docker engine.
 
-hadolint lints it; a small parser reads its stages and the instructions each target inherits,
+hadolint lints it; dockerfile_parse reads its stages and the instructions each target inherits,
 and the checks compare them with the repository (files, .dockerignore, pyproject, uv.lock).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import tomli
+from docker.utils.build import PatternMatcher
+from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -31,6 +34,13 @@ CONTRACT_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 WRITABLE = ("/tmp", "/home/dlwp", "/var/lib/dlwp")
+# The wheel's top-level packages (pyproject's `packages.find`).
+PACKAGES = {
+    p.rstrip("*")
+    for p in tomli.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"][
+        "find"
+    ]["include"]
+}
 # Local state and what only development needs; none of it belongs in the build context.
 NOT_IN_CONTEXT = (".venv", ".tools", "web/node_modules", "dlwp-home", "benchmark-home", "tests")
 
@@ -44,20 +54,14 @@ class Stage:
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
 
-def parse_dockerfile(text: str) -> list[Stage]:
-    """The stages of a Dockerfile: continuation lines joined, comments dropped."""
+def parse_stages(parser: DockerfileParser) -> list[Stage]:
+    """The stages of a Dockerfile, from dockerfile_parse's instructions (continuations joined,
+    comments dropped)."""
     stages: list[Stage] = []
-    logical = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#") or not line:
+    for instruction in parser.structure:
+        keyword, args = instruction["instruction"], instruction["value"]
+        if keyword == "COMMENT":
             continue
-        logical += " " + line
-        if logical.endswith("\\"):
-            logical = logical[:-1]
-            continue
-        keyword, _, args = logical.strip().partition(" ")
-        keyword, args, logical = keyword.upper(), args.strip(), ""
         if keyword == "FROM":
             words = args.split()
             name = words[2] if len(words) > 2 and words[1].upper() == "AS" else ""
@@ -67,7 +71,7 @@ def parse_dockerfile(text: str) -> list[Stage]:
     return stages
 
 
-STAGES = parse_dockerfile(DOCKERFILE.read_text())
+STAGES = parse_stages(DockerfileParser(str(DOCKERFILE)))
 BY_NAME = {stage.name: stage for stage in STAGES if stage.name}
 
 
@@ -83,18 +87,20 @@ def last(target: str, keyword: str) -> str:
     return next((args for kw, args in reversed(chain(target)) if kw == keyword), "")
 
 
+def evaluated(target: str) -> DockerfileParser:
+    """The ARG, ENV and LABEL instructions a target runs, as one stage for dockerfile_parse to
+    evaluate (it starts each stage afresh, not from the stage it is built on)."""
+    lines = [f"{kw} {args}" for kw, args in chain(target) if kw in ("ARG", "ENV", "LABEL")]
+    text = "\n".join(["FROM scratch", *lines]) + "\n"
+    # The python base image's PATH is not known without an engine: it stays a reference.
+    return DockerfileParser(
+        fileobj=io.BytesIO(text.encode()), env_replace=True, parent_env={"PATH": "$PATH"}
+    )
+
+
 def environment(target: str) -> dict[str, str]:
     """The ENV of a target, with ARG defaults and earlier values substituted."""
-    values: dict[str, str] = {}
-    for keyword, args in chain(target):
-        if keyword not in ("ENV", "ARG"):
-            continue
-        for word in shlex.split(args):
-            key, _, value = word.partition("=")
-            values[key] = re.sub(
-                r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), value
-            )
-    return values
+    return evaluated(target).envs
 
 
 def copy_sources(args: str) -> tuple[dict[str, str], list[str]]:
@@ -106,18 +112,9 @@ def copy_sources(args: str) -> tuple[dict[str, str], list[str]]:
 
 
 def dockerignore_excludes(path: str, patterns: list[str]) -> bool:
-    """Whether .dockerignore keeps `path` out: the last pattern matching it or a parent wins."""
-    parts = path.strip("/").split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    excluded = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        pattern = pattern.lstrip("!").strip("/")
-        regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*")
-        regex = regex.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
-        if any(re.fullmatch(regex, candidate) for candidate in candidates):
-            excluded = not negated
-    return excluded
+    """Whether .dockerignore keeps `path` out, by the matcher docker-py builds contexts with (the
+    last pattern matching it or a parent wins)."""
+    return PatternMatcher(patterns).matches(path.strip("/"))
 
 
 def ignore_patterns() -> list[str]:
@@ -206,7 +203,8 @@ def test_dependencies_install_from_the_lock():
         syncs = [args for kw, args in steps if kw == "RUN" and "uv sync" in args]
         assert len(syncs) == 2, syncs
         kinds = [kw for kw, args in steps if kw == "COPY" or "uv sync" in args]
-        assert kinds == ["RUN", "COPY", "COPY", "COPY", "RUN"], "source copied between the syncs"
+        copies = ["COPY"] * len(PACKAGES)  # one per package of the wheel
+        assert kinds == ["RUN", *copies, "RUN"], "source copied between the syncs"
         for sync in syncs:
             assert all(flag in sync.split() for flag in ("--frozen", "--no-dev", "--no-editable"))
         # Dependencies first (a layer that source edits keep), then the project itself.
@@ -233,6 +231,19 @@ def test_copies_from_the_context_exist_and_are_not_ignored():
                 assert not dockerignore_excludes(source, patterns), f".dockerignore drops {source}"
 
 
+@pytest.mark.parametrize("name", ["venv-cpu", "venv-gpu"])
+def test_every_packaged_folder_is_copied_into_the_venv_stages(name):
+    """The wheel's packages (pyproject's `packages.find`) are all in the image: a new top-level
+    package that the Dockerfile forgets would install as nothing."""
+    copied = {
+        source.rstrip("/")
+        for keyword, args in BY_NAME[name].instructions
+        if keyword == "COPY"
+        for source in copy_sources(args)[1]
+    }
+    assert not PACKAGES - copied, f"{name} does not copy {sorted(PACKAGES - copied)}"
+
+
 def test_dockerignore_keeps_local_state_out():
     patterns = ignore_patterns()
     assert [p for p in NOT_IN_CONTEXT if not dockerignore_excludes(p, patterns)] == []
@@ -242,12 +253,7 @@ def test_dockerignore_keeps_local_state_out():
 
 def test_version_label_matches_pyproject():
     version = tomli.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    labels = dict(
-        word.partition("=")[::2]
-        for kw, args in chain("cpu")
-        if kw == "LABEL"
-        for word in shlex.split(args)
-    )
+    labels = evaluated("cpu").labels
     assert labels["org.opencontainers.image.version"] == version
 
 

@@ -8,7 +8,6 @@ pending for exactly the drifted features. Finally every panel of both dashboards
 
 import json
 import pathlib
-import time
 
 import numpy as np
 import pytest
@@ -80,7 +79,13 @@ def test_prometheus_sees_every_panel_and_the_drift_alert_of_the_drifted_features
             30,
             "the drift series in Prometheus",
         )
-        time.sleep(3)  # a few rule evaluations over the clean window
+        # The evaluation under way may predate the series: two more evaluate the clean window.
+        evaluated = prometheus.rule_evaluations()
+        wait_for(
+            lambda: prometheus.rule_evaluations() >= evaluated + 1 + 2,
+            30,
+            "two rule evaluations over the clean window",
+        )
         assert drift_alerts(prometheus) == []
         ratios = prometheus.query("dlwp_feature_drift / dlwp_feature_drift_threshold")
         assert ratios and all(float(r["value"][1]) < 1 for r in ratios)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -95,7 +96,8 @@ def _handler(state: ClusterState):
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             state.requests.append(("GET", self.path))
-            path, _, query = self.path.partition("?")
+            url = urllib.parse.urlsplit(self.path)
+            path, query = url.path, urllib.parse.parse_qs(url.query)
             if m := re.fullmatch(
                 r"/api/v1/namespaces/([^/]+)/persistentvolumeclaims/([^/]+)", path
             ):
@@ -123,7 +125,7 @@ def _handler(state: ClusterState):
                     200, {"metadata": {"name": m[2]}, "status": {"conditions": conditions}}
                 )
             if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path):
-                job = re.search(r"job-name%3D([^&]+)", query)[1]
+                job = query["labelSelector"][0].removeprefix("job-name=")
                 if state.job_failure:
                     return self._send(200, {"items": [], "metadata": {}})
                 return self._send(200, {"items": [_pod(state, job, False)], "metadata": {}})

@@ -137,3 +137,165 @@ def test_serve_exports_dir_defaults_to_the_homes_exports(
     run_cli("serve", *(flag.format(home=tmp_path) for flag in flags))
     assert seen[0].exports_dir == expected.format(home=tmp_path)
     assert seen[0].web_dir == str(tmp_path / "web")
+
+
+@pytest.mark.parametrize(
+    ("module", "settings", "values", "message"),
+    [
+        ("serving.batching", "BatchingOptions", {"max_batch_size": 0}, "--max-batch-size .* got 0"),
+        (
+            "serving.batching",
+            "BatchingOptions",
+            {"batch_timeout_micros": -5},
+            "--batch-timeout-micros .* got -5",
+        ),
+        ("serving.rest", "RestLimits", {"request_timeout_s": -2.5}, "--request-timeout-s .* -2.5"),
+        ("serving.drift_monitor", "DriftSettings", {"interval_s": 0}, "--drift-interval-s .* 0"),
+        (
+            "serving.drift_monitor",
+            "DriftSettings",
+            {"window_size": 50, "min_samples": 80},
+            "--drift-min-samples 80 must be at most the --drift-window 50",
+        ),
+        ("serving.server", "ServeSettings", {"grpc_port": -1}, "--grpc-port .* got -1"),
+        ("serving.server", "ServeSettings", {"feedback_rate": 1.5}, "--feedback-rate .* got 1.5"),
+        ("serving.server", "ServeSettings", {"backend": "triton"}, "--backend .* 'triton'"),
+    ],
+)
+def test_serving_settings_refuse_a_bad_value_naming_it(module, settings, values, message):
+    import importlib
+
+    from serving.errors import ServeSettingsError
+
+    settings_class = getattr(importlib.import_module(module), settings)
+    with pytest.raises(ServeSettingsError, match=message):
+        settings_class(**values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_epochs": -3}, "--epochs .* got -3"),
+        ({"tune_trials": -1}, "--tune-trials .* got -1"),
+        ({"prune_sparsity": 1.0}, r"--prune .* got 1\.0"),
+    ],
+)
+def test_training_options_refuse_a_bad_value_naming_it(values, message):
+    from components.errors import SettingsError
+    from pipelines.settings import TrainingOptions
+
+    with pytest.raises(SettingsError, match=message):
+        TrainingOptions(**values)
+
+
+@pytest.fixture
+def served_settings(run_cli, monkeypatch, tmp_path):
+    """Runs `dlwp serve FLAGS` up to the server, and returns the ServeSettings it was given."""
+    import serving.server
+
+    seen = []
+    monkeypatch.setattr(
+        serving.server, "serve", lambda settings, announce: seen.append(settings) or 0
+    )
+
+    def serve(*flags):
+        code, _, _ = run_cli("serve", "--home", str(tmp_path), *flags)
+        assert code == 0
+        return seen[-1]
+
+    return serve
+
+
+def test_serve_flags_left_out_keep_the_settings_defaults(served_settings):
+    from serving.settings import BatchingOptions, DriftSettings, RestLimits, ServeSettings
+
+    settings = served_settings("--enable-batching")
+    defaults = ServeSettings()
+    assert (settings.host, settings.port, settings.grpc_port) == (
+        defaults.host,
+        defaults.port,
+        defaults.grpc_port,
+    )
+    assert (settings.poll_s, settings.grace_s, settings.backend, settings.feedback_rate) == (
+        defaults.poll_s,
+        defaults.grace_s,
+        defaults.backend,
+        defaults.feedback_rate,
+    )
+    assert settings.batching == BatchingOptions()
+    assert settings.limits == RestLimits()
+    assert settings.drift == DriftSettings()
+
+
+def test_serve_flags_given_reach_the_settings(served_settings):
+    settings = served_settings(
+        "--enable-batching",
+        "--max-batch-size",
+        "8",
+        "--batch-timeout-micros",
+        "0",
+        "--max-body-bytes",
+        "2048",
+        "--drift-window",
+        "300",
+        "--drift-min-samples",
+        "30",
+        "--port",
+        "9001",
+        "--feedback-rate",
+        "0.25",
+    )
+    assert (settings.batching.max_batch_size, settings.batching.batch_timeout_micros) == (8, 0)
+    assert settings.limits.max_body_bytes == 2048
+    assert (settings.drift.window_size, settings.drift.min_samples) == (300, 30)
+    assert (settings.port, settings.feedback_rate) == (9001, 0.25)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-batch-size", "0"], "--max-batch-size must be positive, got 0"),
+        (
+            ["--no-drift", "--drift-window", "10", "--drift-min-samples", "20"],
+            "--drift-min-samples 20 must be at most the --drift-window 10",
+        ),
+        (["--max-concurrent-requests", "-1"], "--max-concurrent-requests must be positive"),
+        (["--poll-s", "0"], "--poll-s must be positive, got 0.0"),
+    ],
+)
+def test_serve_refuses_a_bad_setting_as_a_usage_error(
+    tmp_path, capsys, monkeypatch, flags, message
+):
+    """Even for what is turned off (batching, drift): a bad value is refused either way."""
+    import serving.server
+    from pipelines import cli
+
+    monkeypatch.setattr(serving.server, "serve", lambda settings, announce: 0)
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--home", str(tmp_path), *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage: dlwp" in err
+
+
+@pytest.mark.usefixtures("offline")
+def test_run_refuses_a_bad_training_setting_as_a_usage_error(tmp_path, capsys):
+    from pipelines import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(
+            [
+                "run",
+                "boston_housing",
+                "--home",
+                str(tmp_path),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--prune",
+                "1.5",
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert "--prune is the fraction of weights set to zero" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()

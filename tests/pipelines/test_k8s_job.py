@@ -150,7 +150,8 @@ def _template_job() -> dict:
 
 
 def test_generated_job_has_the_pod_of_the_base_template():
-    """One Job, two spellings: the kustomize template and `dlwp k8s run` must not drift apart."""
+    """k8s/base's Job is generated from `pipeline_job` (k8s/sync.py): the committed file still
+    has its pod."""
     template = _template_job()
     generated = pipeline_job(JobSettings(dataset="fashion_mnist"), NOW)
     pod, generated_pod = template["spec"]["template"]["spec"], generated["spec"]["template"]["spec"]

@@ -10,10 +10,10 @@ from cli_runner import run_dlwp
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from contract.versions import write_json
 from pipelines import cli
 from pipelines import kubeflow_runner as kubeflow
-from pipelines.local_runner import write_json
-from pipelines.pipeline import TrainingOptions
+from pipelines.settings import TrainingOptions
 from pipelines.tasks import BOOK_TASKS
 
 ROOT = "gs://dlwp-test-bucket/pipelines"
@@ -31,6 +31,7 @@ STEPS = {
     "Baseline",
     "Evaluator",
     "BlessingGate",
+    "DriftReferenceGen",
     "Pusher",
     "Exporter",
 }

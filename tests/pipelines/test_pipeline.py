@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from pipelines.pipeline import TrainingOptions, create_pipeline
+from contract.task import TaskContract
+from pipelines.pipeline import create_pipeline
+from pipelines.settings import TrainingOptions
 from pipelines.tasks import BOOK_TASKS
 
 EXPECTED = [
@@ -20,6 +22,7 @@ EXPECTED = [
     "LastBlessedModel",
     "Evaluator",
     "BlessingGate",
+    "DriftReferenceGen",
     "Pusher",
     "Exporter",
 ]
@@ -106,10 +109,34 @@ def test_exporter_exports_what_the_pusher_pushed_and_knows_the_task(tmp_path):
     components = {c.id: c for c in build(BOOK_TASKS["fashion_mnist"], tmp_path).components}
     exporter = components["Exporter"]
     assert "Pusher" in {node.id for node in exporter.upstream_nodes}
-    settings = json.loads(exporter.exec_properties["settings"])
-    assert settings["features"] == [["image", "image"]] and settings["metric"] == "accuracy"
-    assert settings["class_names"][9] == "Ankle boot"
+    task = TaskContract.from_json(exporter.exec_properties["task"])
+    assert [(f.name, f.kind) for f in task.features] == [("image", "image")]
+    assert task.metric == "accuracy"
+    assert task.class_names[9] == "Ankle boot"
     assert exporter.exec_properties["exports_dir"] == str(tmp_path / "exports")
+
+
+@pytest.mark.parametrize("name", ["imdb", "boston_housing"])
+def test_every_step_that_needs_the_task_gets_the_same_contract(tmp_path, name):
+    components = {c.id: c for c in build(BOOK_TASKS[name], tmp_path).components}
+    handed = {
+        "Transform": json.loads(components["Transform"].exec_properties["custom_config"])["task"],
+        "Trainer": json.loads(components["Trainer"].exec_properties["custom_config"])["task"],
+        "DriftReferenceGen": components["DriftReferenceGen"].exec_properties["task"],
+        "Exporter": components["Exporter"].exec_properties["task"],
+    }
+    assert len(set(handed.values())) == 1
+    task = TaskContract.from_json(handed["Trainer"])
+    assert task.label == BOOK_TASKS[name].label
+    assert task.problem_type == BOOK_TASKS[name].problem_type
+
+
+def test_the_pusher_only_publishes_the_drift_reference(tmp_path):
+    components = {c.id: c for c in build(BOOK_TASKS["imdb"], tmp_path).components}
+    pusher = components["Pusher"]
+    assert "DriftReferenceGen" in {node.id for node in pusher.upstream_nodes}
+    assert "examples" not in pusher.inputs
+    assert set(pusher.exec_properties) == {"serving_dir"}
 
 
 def test_prune_flag_reaches_the_trainer(tmp_path):

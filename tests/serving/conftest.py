@@ -29,7 +29,7 @@ def toy_versions(tmp_path_factory) -> dict[int, str]:
 @pytest.fixture(scope="session")
 def toy_server(toy_models):
     """One server for the read-only API tests, with a small body limit (1 MiB)."""
-    from serving.rest import RestLimits
+    from serving.settings import RestLimits
 
     settings = settings_for(
         models_dir=toy_models,

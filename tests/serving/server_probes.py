@@ -1,6 +1,10 @@
-"""Reading a running server's state over REST: its version states and its metric samples."""
+"""Reading a running server's state: its version states and metric samples over REST, and
+how many polls its model manager has done."""
+
+from collections.abc import Callable
 
 import httpx
+import pytest
 
 
 def version_states(client: httpx.Client, model: str = "toy") -> dict[int, str]:
@@ -29,3 +33,20 @@ def metric_value(client: httpx.Client, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def count_polls(monkeypatch: pytest.MonkeyPatch, manager) -> Callable[[], int]:
+    """Counts the polls `manager` (a serving.manager.ModelManager) completes from now on.
+
+    The manager has no poll counter of its own: this wraps its `poll`, which its background
+    thread calls on every cycle. Returns a function that gives the count so far, for
+    `wait_for(lambda: polls() >= n)` before asserting that a poll did not do something.
+    """
+    poll, done = manager.poll, [0]
+
+    def counted_poll() -> None:
+        poll()
+        done[0] += 1  # only the manager's thread writes it
+
+    monkeypatch.setattr(manager, "poll", counted_poll)
+    return lambda: done[0]

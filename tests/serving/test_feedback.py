@@ -145,7 +145,7 @@ def test_an_open_file_is_partial_until_it_rotates(tmp_path):
         logger.close()
 
 
-def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
+def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, monkeypatch):
     registry = CollectorRegistry()
     logger = FeedbackLogger(str(tmp_path), 1.0, registry=registry, max_queue=5)
     release, busy = threading.Event(), threading.Event()
@@ -156,13 +156,24 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
         release.wait()
         write(sampled)
 
-    logger._write = stuck_write
+    monkeypatch.setattr(logger, "_write", stuck_write)
     observe(logger, 1)
     assert busy.wait(10)
-    started = time.monotonic()
-    observe(logger, 50)
-    assert time.monotonic() - started < 0.5
-    release.set()
+    # Observed from a thread that the test does not have to wait for: if `observe` blocked on
+    # the full queue, it would stay blocked until `release`, which comes only afterwards.
+    returned = threading.Event()
+
+    def observe_more():
+        observe(logger, 50)
+        returned.set()
+
+    observing = threading.Thread(target=observe_more)
+    observing.start()
+    try:
+        assert returned.wait(30), "observe blocked while the writer was stuck"
+    finally:
+        release.set()
+        observing.join(30)
     logger.close()
     written = registry.get_sample_value("dlwp_feedback_examples_total", {"model": "houses"})
     dropped = registry.get_sample_value("dlwp_feedback_dropped_total", {"model": "houses"})

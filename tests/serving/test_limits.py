@@ -14,9 +14,9 @@ from saved_models import toy_scores
 from server_probes import metric_value
 from servers import running_server, settings_for, wait_for
 
-from serving.batching import BatchingOptions, BatchScheduler
+from serving.batching import BatchScheduler
 from serving.errors import InvalidArgument, ResourceExhausted
-from serving.rest import RestLimits
+from serving.settings import BatchingOptions, RestLimits
 
 PREDICT = {"instances": [[1.0, 2.0, 3.0]]}
 # About 1.5 s alone on one core, longer when two run at once on a small machine.

@@ -149,6 +149,12 @@ def test_health_endpoints(rest):
     assert ready.status_code == 200 and ready.json()["ready"] is True
 
 
+def test_head_on_a_model_path_is_a_malformed_request_as_in_tf_serving(rest):
+    assert rest.head("/v1/models/toy").status_code == 400
+    assert rest.head("/v1/models/toy/metadata").status_code == 400
+    assert rest.head("/healthz").status_code == 200
+
+
 def test_openapi_document_describes_every_model_route(rest):
     document = rest.get("/v1/openapi.json").json()
     assert document["openapi"].startswith("3.")
@@ -292,6 +298,18 @@ BAD_REQUESTS = [
     ("status of an unknown model", "GET", "/v1/models/nope", b"", 404, ["nope"]),
     ("GET on predict", "GET", "/v1/models/toy:predict", b"", 400, ["Malformed request"]),
     ("unknown verb", "POST", "/v1/models/toy:explain", b"{}", 404, ["Malformed request"]),
+    (
+        "GET on a label's classify",
+        "GET",
+        "/v1/models/toy/labels/stable:classify",
+        b"",
+        400,
+        ["Malformed request"],
+    ),
+    ("POST on status", "POST", "/v1/models/toy/versions/1", b"{}", 400, ["Malformed request"]),
+    ("PUT on predict", "PUT", "/v1/models/toy:predict", b"{}", 405, ["PUT is not allowed"]),
+    ("trailing slash", "GET", "/v1/models/toy/", b"", 404, ["Malformed request"]),
+    ("unknown path", "GET", "/v2/models/toy", b"", 404, ["Malformed request"]),
     (
         "bad b64",
         "POST",

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from saved_models import publish, write_warmup_requests
-from server_probes import metric_value, version_states, version_status
+from server_probes import count_polls, metric_value, version_states, version_status
 from servers import running_server, settings_for, wait_for
 
 from serving.model_config import ModelConfigError, sources_from_config_file
@@ -47,6 +47,11 @@ def refused_status(client: httpx.Client, version: int) -> dict:
         return status if status.get("state") == "END" else None
 
     return wait_for(refused, timeout_s=20, what=f"version {version} to be refused")
+
+
+def answered_since(seen: list[tuple[float, object]], since_s: float) -> int:
+    """How many of a client's requests were sent after `since_s` (and already answered)."""
+    return sum(1 for sent_s, _ in seen if sent_s > since_s)
 
 
 def write_config(tmp_path, body: str) -> str:
@@ -101,7 +106,11 @@ def test_new_version_swaps_in_under_concurrent_load(tmp_path, toy_versions):
                     what="version 2 AVAILABLE and version 1 END",
                 )
             swapped_s = time.monotonic()
-            time.sleep(2)  # keep the load on after the swap
+            # Keep the load on after the swap: every client is answered a few more times.
+            wait_for(
+                lambda: all(answered_since(seen, swapped_s) >= 10 for seen in answers),
+                what="every client to be answered 10 times after the swap",
+            )
         finally:
             stop.set()
             for thread in threads:
@@ -110,7 +119,8 @@ def test_new_version_swaps_in_under_concurrent_load(tmp_path, toy_versions):
     failures = [answer for seen in answers for _, answer in seen if not isinstance(answer, int)]
     assert failures == []
     for seen in answers:
-        versions = [version for _, version in seen]
+        # Every answer is a version (no failures): the filter only tells the type checker so.
+        versions = [version for _, version in seen if isinstance(version, int)]
         assert versions == sorted(versions), "a client saw the version go backwards"
     assert {version for seen in answers for _, version in seen} == {1, 2}
     after_swap = [version for seen in answers for sent_s, version in seen if sent_s > swapped_s]
@@ -166,7 +176,7 @@ def test_broken_version_is_refused_and_the_previous_keeps_serving(
         assert client.get("/readyz").status_code == 200
 
 
-def test_refused_version_is_loaded_once_its_files_are_complete(tmp_path, toy_versions):
+def test_refused_version_is_loaded_once_its_files_are_complete(tmp_path, toy_versions, monkeypatch):
     base = toy_base(tmp_path, toy_versions, 1)
     half_written = str(tmp_path / "half-written")
     variables_missing(half_written, toy_versions)
@@ -174,9 +184,15 @@ def test_refused_version_is_loaded_once_its_files_are_complete(tmp_path, toy_ver
         running_server(settings_for(models_dir=os.path.dirname(base))) as server,
         server.client() as client,
     ):
+        polls = count_polls(monkeypatch, server.stack.backend.manager)
         publish(half_written, base, 2)
         refused_status(client, 2)
-        time.sleep(1.0)  # five more polls of unchanged files
+        # The poll that refused it may still be finishing; then three more of unchanged files.
+        refused_after = polls()
+        wait_for(
+            lambda: polls() >= refused_after + 1 + 3,
+            what="three more polls of the unchanged files",
+        )
         assert metric_value(client, LOAD_FAILURES) == 1, "an unchanged refused version was retried"
         shutil.copytree(
             os.path.join(toy_versions[2], "variables"), os.path.join(base, "2", "variables")

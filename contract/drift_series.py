@@ -1,6 +1,7 @@
-"""What the drift monitor watches, and the reference it compares with.
+"""What the drift monitor watches: a model's raw features as a few interpretable series, never
+one per pixel or word, computed the same way on the train split (the reference) and on live
+traffic (docs/monitoring.md).
 
-A model's raw features become a few interpretable series, never one per pixel or word:
 - image (int pixels 0-255, [n, 784]): `mean_intensity` (mean pixel / 255) and `ink_fraction`
   (the fraction of pixels that are not background, > 0);
 - sequence (word indices padded with 0, [n, length]): `length` (words) and `oov_rate` (the
@@ -9,21 +10,20 @@ A model's raw features become a few interpretable series, never one per pixel or
 - numeric and categorical columns: the value itself (a missing value is counted as a schema
   anomaly, not as a value).
 Predictions: the predicted class (classification) or the predicted value (regression).
-
-The Pusher writes `assets.extra/drift_reference.json` with these series computed on a sample of
-the train split, the eval set's predictions, and the feature domains of the schema
-(`components/monitoring_reference.py`). Both sides call `feature_series`, so a series means
-the same thing in training and in production.
 """
 
-import json
-import os
+from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
-REFERENCE_FILE = "drift_reference.json"
+from contract.features import FeatureKind, ProblemType
+from contract.schema_domains import Domain
+from contract.signatures import CLASS_IDS, PREDICTIONS
+
 OOV_INDEX = 2  # keras.datasets' oov_char
-NUMERIC_KINDS = {"mean_intensity", "ink_fraction", "length", "oov_rate"}
+PREDICTION_SERIES = "predictions"
 
 
 def series_name(feature: str, summary: str) -> str:
@@ -31,89 +31,75 @@ def series_name(feature: str, summary: str) -> str:
     return feature if summary == "value" else f"{feature}.{summary}"
 
 
-def feature_series(kind: str, values: np.ndarray, domain: dict | None = None) -> dict:
+def is_numeric_series(kind: str) -> bool:
+    """True when a kind's series are numbers (every kind but a categorical column)."""
+    return FeatureKind(kind) is not FeatureKind.CATEGORICAL
+
+
+def feature_series(
+    kind: str, values: np.ndarray, domain: Domain | None = None
+) -> dict[str, np.ndarray]:
     """{summary name: one value per example} for one raw feature of a batch.
 
     Numeric values keep NaN for missing; categorical values are str, "" for missing.
     """
+    kind = FeatureKind(kind)
     values = np.asarray(values)
-    if kind == "image":
+    if kind is FeatureKind.IMAGE:
         pixels = values.reshape(len(values), -1).astype(np.float64)
         return {
             "mean_intensity": pixels.mean(axis=1) / 255.0,
             "ink_fraction": (pixels > 0).mean(axis=1),
         }
-    if kind == "sequence":
+    if kind is FeatureKind.SEQUENCE:
         words = values.reshape(len(values), -1)
         present = words != 0
         length = present.sum(axis=1)
-        vocabulary = (domain or {}).get("max")
         oov = words == OOV_INDEX
-        if vocabulary is not None:
-            oov = oov | (words > vocabulary)
-        return {
-            "length": length.astype(np.float64),
-            "oov_rate": np.where(
-                length > 0, (oov & present).sum(axis=1) / np.maximum(length, 1), 0.0
-            ),
-        }
-    if kind == "numeric":
+        if domain is not None and domain.max is not None:
+            oov = oov | (words > domain.max)
+        oov_rate = np.where(length > 0, (oov & present).sum(axis=1) / np.maximum(length, 1), 0.0)
+        return {"length": length.astype(np.float64), "oov_rate": oov_rate}
+    if kind is FeatureKind.NUMERIC:
         return {"value": values.reshape(-1).astype(np.float64)}
     return {"value": np.array([_text(v) for v in values.reshape(-1)], dtype=object)}
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def missing_mask(kind: str, values: np.ndarray) -> np.ndarray | None:
     """Examples whose value is missing (numeric NaN, categorical ""), for one-value features."""
-    if kind == "numeric":
+    kind = FeatureKind(kind)
+    if kind is FeatureKind.NUMERIC:
         return np.isnan(np.asarray(values, np.float64).reshape(-1))
-    if kind == "categorical":
+    if kind is FeatureKind.CATEGORICAL:
         return np.array([_text(v) == "" for v in np.asarray(values).reshape(-1)])
     return None
 
 
-def out_of_domain(kind: str, values: np.ndarray, domain: dict | None) -> np.ndarray | None:
+def out_of_domain(kind: str, values: np.ndarray, domain: Domain | None) -> np.ndarray | None:
     """Examples with a value outside the schema's domain (a range, or a set of strings)."""
-    if not domain:
+    if domain is None:
         return None
     values = np.asarray(values)
-    if "values" in domain:
-        allowed = set(domain["values"])
+    if domain.values is not None:
+        allowed = set(domain.values)
         return np.array([_text(v) not in allowed and _text(v) != "" for v in values.reshape(-1)])
     numbers = values.reshape(len(values), -1).astype(np.float64)
-    low, high = domain.get("min", -np.inf), domain.get("max", np.inf)
-    if kind == "sequence":
+    low = -np.inf if domain.min is None else domain.min
+    high = np.inf if domain.max is None else domain.max
+    if FeatureKind(kind) is FeatureKind.SEQUENCE:
         numbers = np.where(numbers == 0, low, numbers)  # padding is not a value
     with np.errstate(invalid="ignore"):
         return np.any((numbers < low) | (numbers > high), axis=1)
 
 
-def predicted(problem_type: str, outputs: dict) -> np.ndarray | None:
+def predicted(problem_type: str, outputs: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """The prediction series of a batch's outputs: class ids, or the regression values."""
-    if problem_type == "regression":
-        values = outputs.get("predictions")
+    if ProblemType(problem_type) is ProblemType.REGRESSION:
+        values = outputs.get(PREDICTIONS)
         return None if values is None else np.asarray(values, np.float64).reshape(-1)
-    classes = outputs.get("class_ids")
+    classes = outputs.get(CLASS_IDS)
     return None if classes is None else np.asarray(classes).reshape(-1).astype(np.int64)
-
-
-def predictions_from_scores(problem_type: str, scores: list) -> np.ndarray:
-    """eval_predictions.json (the model's raw outputs) as the prediction series."""
-    scores = np.asarray(scores, np.float64)
-    if problem_type == "regression":
-        return scores.reshape(-1)
-    if problem_type == "binary":
-        return (scores.reshape(-1) > 0.5).astype(np.int64)
-    return np.argmax(scores, axis=-1)
-
-
-def read_reference(version_dir: str) -> dict | None:
-    """The reference of a pushed version, or None if it has none (pushed before issue 6)."""
-    path = os.path.join(version_dir, "assets.extra", REFERENCE_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)

@@ -1,0 +1,71 @@
+"""The SavedModels a format is converted from, one per input form (docs/exports.md):
+
+- raw: the pushed model, whose `serving_default` runs the Transform graph;
+- transformed: the Keras model alone behind a `serving_default` that takes the transformed
+  features, for runtimes that lack an op of the Transform graph; saved on first use.
+"""
+
+import os
+from typing import Any
+
+import tensorflow as tf
+from tensorflow_transform.keras_lib import tf_keras as keras
+
+from components.exporting.export_inputs import RAW, TRANSFORMED
+from components.signatures import model_outputs
+from contract.signatures import SERVING_DEFAULT
+from contract.task import TaskContract
+
+TRANSFORMED_SOURCE_DIR = "transformed_source"
+
+
+def save_transformed_source(
+    keras_model_dir: str, tft_output: Any, task: TaskContract, target: str
+) -> None:
+    """Saves at `target` a SavedModel whose `serving_default` takes transformed features: the
+    model alone, with the outputs of the pushed model's signatures."""
+    model = keras.models.load_model(keras_model_dir, compile=False)
+    spec = tft_output.transformed_feature_spec()
+    inputs = {
+        feature.name: tf.TensorSpec(
+            [None, *spec[feature.name].shape], spec[feature.name].dtype, name=feature.name
+        )
+        for feature in task.features
+    }
+
+    @tf.function(input_signature=[inputs])
+    def serve(features):
+        return model_outputs(task.problem_type, model(features))
+
+    module = tf.Module()
+    module.model = model
+    tf.saved_model.save(module, target, signatures={SERVING_DEFAULT: serve.get_concrete_function()})
+
+
+class ModelSources:
+    """The source SavedModel of each input form; the transformed one is saved under
+    `work_dir` the first time a format asks for it."""
+
+    def __init__(
+        self,
+        served_model_dir: str,
+        keras_model_dir: str,
+        tft_output: Any,
+        task: TaskContract,
+        work_dir: str,
+    ):
+        self._keras_model_dir = keras_model_dir
+        self._tft_output = tft_output
+        self._task = task
+        self._work_dir = work_dir
+        self._dirs = {RAW: served_model_dir}
+
+    def get(self, mode: str) -> str:
+        """The SavedModel folder for input form `mode` (RAW or TRANSFORMED)."""
+        if mode not in self._dirs:
+            if mode != TRANSFORMED:
+                raise ValueError(f"unknown input form {mode!r}; expected {RAW} or {TRANSFORMED}")
+            target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)
+            save_transformed_source(self._keras_model_dir, self._tft_output, self._task, target)
+            self._dirs[mode] = target
+        return self._dirs[mode]

@@ -1,0 +1,111 @@
+"""The settings of `dlwp serve`, in a module that imports neither TensorFlow nor the server, so
+that the CLI refuses a bad flag at once (configuration flows one way: flags → these frozen
+dataclasses, whose defaults are the CLI's → the parts that take them). Each `__post_init__`
+raises ServeSettingsError naming the flag and the value."""
+
+import dataclasses
+
+from serving.errors import ServeSettingsError
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's batching parameters (`batching_parameters_file`)."""
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    max_enqueued_batches: int = 100
+    num_batch_threads: int = 2
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value, flag = getattr(self, field.name), "--" + field.name.replace("_", "-")
+            if field.name == "batch_timeout_micros" and value < 0:
+                raise ServeSettingsError(f"{flag} must be 0 or more, got {value}")
+            if field.name != "batch_timeout_micros" and value < 1:
+                raise ServeSettingsError(f"{flag} must be positive, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RestLimits:
+    """What one request may cost."""
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_concurrent_requests: int = 256
+    request_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value <= 0:
+                flag = "--" + field.name.replace("_", "-")
+                raise ServeSettingsError(f"{flag} must be positive, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftSettings:
+    """The window and the monitor's pace."""
+
+    window_size: int = 500
+    max_age_s: float = 3600.0
+    min_samples: int = 100
+    interval_s: float = 5.0
+    queue_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        flags = {
+            "window_size": "--drift-window",
+            "max_age_s": "--drift-max-age-s",
+            "min_samples": "--drift-min-samples",
+            "interval_s": "--drift-interval-s",
+            "queue_size": "the drift queue_size",
+        }
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value <= 0:
+                raise ServeSettingsError(f"{flags[field.name]} must be positive, got {value}")
+        if self.min_samples > self.window_size:
+            raise ServeSettingsError(
+                f"--drift-min-samples {self.min_samples} must be at most the "
+                f"--drift-window {self.window_size}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """Everything `dlwp serve` takes (see `dlwp serve --help`)."""
+
+    models_dir: str = ""
+    model_config_file: str = ""
+    host: str = "0.0.0.0"
+    port: int = 8501
+    grpc_port: int = 8500
+    poll_s: float = 2.0
+    batching: BatchingOptions | None = None
+    limits: RestLimits = RestLimits()
+    grace_s: float = 20.0
+    backend: str = "inprocess"
+    tfserving_address: str = ""
+    model_threads: int = 4
+    # The browser demo (serving/demo.py): "" serves no exports, and the repository's web/.
+    exports_dir: str = ""
+    web_dir: str = ""
+    # The drift monitor (serving/drift_monitor.py); None turns it off.
+    drift: DriftSettings | None = DriftSettings()
+    # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.
+    feedback_rate: float = 0.0
+    feedback_dir: str = ""
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--port", self.port), ("--grpc-port", self.grpc_port)):
+            if value <= 0:
+                raise ServeSettingsError(f"{flag} must be positive, got {value}")
+        if self.poll_s <= 0:
+            raise ServeSettingsError(f"--poll-s must be positive, got {self.poll_s}")
+        if self.backend not in ("inprocess", "tfserving"):
+            raise ServeSettingsError(f"--backend is inprocess or tfserving, got {self.backend!r}")
+        if not 0 <= self.feedback_rate <= 1:
+            raise ServeSettingsError(
+                "--feedback-rate is the fraction of examples logged: from 0 (off) to 1, "
+                f"got {self.feedback_rate}"
+            )
