@@ -8,6 +8,21 @@ import dataclasses
 from serving.errors import ServeSettingsError
 
 
+def _check_positive(
+    settings: object, flags: dict[str, str] | None = None, zero_allowed: tuple[str, ...] = ()
+) -> None:
+    """Raises ServeSettingsError naming the flag (`--field-name`, or `flags[field]`) of the first
+    field that is not positive (for a field in `zero_allowed`: that is negative)."""
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        value = getattr(settings, field.name)
+        flag = (flags or {}).get(field.name, "--" + field.name.replace("_", "-"))
+        if field.name in zero_allowed:
+            if value < 0:
+                raise ServeSettingsError(f"{flag} must be 0 or more, got {value}")
+        elif value <= 0:
+            raise ServeSettingsError(f"{flag} must be positive, got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchingOptions:
     """TF Serving's batching parameters (`batching_parameters_file`)."""
@@ -18,12 +33,7 @@ class BatchingOptions:
     num_batch_threads: int = 2
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value, flag = getattr(self, field.name), "--" + field.name.replace("_", "-")
-            if field.name == "batch_timeout_micros" and value < 0:
-                raise ServeSettingsError(f"{flag} must be 0 or more, got {value}")
-            if field.name != "batch_timeout_micros" and value < 1:
-                raise ServeSettingsError(f"{flag} must be positive, got {value}")
+        _check_positive(self, zero_allowed=("batch_timeout_micros",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,11 +45,7 @@ class RestLimits:
     request_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value <= 0:
-                flag = "--" + field.name.replace("_", "-")
-                raise ServeSettingsError(f"{flag} must be positive, got {value}")
+        _check_positive(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +66,7 @@ class DriftSettings:
             "interval_s": "--drift-interval-s",
             "queue_size": "the drift queue_size",
         }
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value <= 0:
-                raise ServeSettingsError(f"{flags[field.name]} must be positive, got {value}")
+        _check_positive(self, flags)
         if self.min_samples > self.window_size:
             raise ServeSettingsError(
                 f"--drift-min-samples {self.min_samples} must be at most the "

@@ -12,9 +12,9 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry
 
-from serving.drift_monitor import DriftSettings
 from serving.metrics import ServingMetrics
-from serving.server import ServeSettings, build_observers
+from serving.server import build_observers
+from serving.settings import DriftSettings, ServeSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MONITORING_DIR = ROOT / "monitoring"

@@ -15,9 +15,7 @@ from drift_models import COLORS, MODEL, predict_body, write_house_model
 from prometheus import running_prometheus
 from servers import running_server, settings_for, wait_for
 
-from serving.batching import BatchingOptions
-from serving.drift_monitor import DriftSettings
-from serving.rest import RestLimits
+from serving.settings import BatchingOptions, DriftSettings, RestLimits
 
 DASHBOARDS = pathlib.Path(__file__).parents[2] / "monitoring" / "grafana" / "dashboards"
 # Grafana's variables, as a person looking at every model would set them.
