@@ -354,9 +354,9 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         training = _training_options(args)
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
+        from contract.versions import write_json
         from pipelines import kubeflow_runner as kubeflow
         from pipelines.k8s_job import DEFAULT_IMAGE
-        from pipelines.local_runner import write_json
 
         task = _book_task(args.dataset)
         accelerator = None
