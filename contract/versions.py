@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 from collections.abc import Callable
 from typing import Any
 
@@ -36,23 +35,26 @@ def list_versions(base_dir: str) -> list[int]:
     versions = []
     for entry in gfile.listdir(base_dir):
         version = parse_version(entry)
-        if version is not None and gfile.isdir(posixpath.join(base_dir, entry.rstrip("/"))):
+        if version is not None and gfile.isdir(os.path.join(base_dir, entry.rstrip("/"))):
             versions.append(version)
     return sorted(versions)
 
 
-def _join(base: str, name: str) -> str:
-    return posixpath.join(base, name) if "://" in base else os.path.join(base, name)
-
-
-def _fill_or_discard(staging: str, fill: Callable[[str], None]) -> None:
-    """Runs `fill(staging)`; a fill that fails leaves no staging folder behind."""
+def _staged(parent: str, name: str, fill: Callable[[str], None]) -> str:
+    """A hidden staging folder `parent/.partial-<name>-<pid>` that `fill` has written; a fill
+    that fails leaves none behind."""
+    gfile = _gfile()
+    staging = os.path.join(parent, f".partial-{name}-{os.getpid()}")
+    if gfile.exists(staging):
+        gfile.rmtree(staging)
+    gfile.makedirs(staging)
     try:
         fill(staging)
     except BaseException:
-        if _gfile().exists(staging):
-            _gfile().rmtree(staging)
+        if gfile.exists(staging):
+            gfile.rmtree(staging)
         raise
+    return staging
 
 
 def publish_folder(target: str, fill: Callable[[str], None]) -> str:
@@ -63,11 +65,7 @@ def publish_folder(target: str, fill: Callable[[str], None]) -> str:
     """
     gfile = _gfile()
     parent, name = os.path.split(target.rstrip("/"))
-    staging = _join(parent, f".partial-{name}-{os.getpid()}")
-    if gfile.exists(staging):
-        gfile.rmtree(staging)
-    gfile.makedirs(staging)
-    _fill_or_discard(staging, fill)
+    staging = _staged(parent, name, fill)
     if gfile.exists(target):
         gfile.rmtree(staging)
         raise FileExistsError(f"{target} is published already")
@@ -84,14 +82,10 @@ def publish_version(base_dir: str, fill: Callable[[str], None]) -> int:
     gfile = _gfile()
     gfile.makedirs(base_dir)
     version = (list_versions(base_dir) or [0])[-1] + 1
-    staging = _join(base_dir, f".partial-{version}-{os.getpid()}")
-    if gfile.exists(staging):
-        gfile.rmtree(staging)
-    gfile.makedirs(staging)
-    _fill_or_discard(staging, fill)
-    while gfile.exists(_join(base_dir, str(version))):
+    staging = _staged(base_dir, str(version), fill)
+    while gfile.exists(os.path.join(base_dir, str(version))):
         version += 1  # another run published this number meanwhile
-    gfile.rename(staging, _join(base_dir, str(version)))
+    gfile.rename(staging, os.path.join(base_dir, str(version)))
     return version
 
 

@@ -73,6 +73,9 @@ def create_pipeline(
         enable_cache: reuse the outputs of components whose inputs did not change.
         extra_data_dir: a folder of labelled feedback (tf.Examples) appended to train only.
     """
+    # What the steps need of the task, in the one form they all take (contract/task.py).
+    task_json = task.contract().to_json()
+
     # Collect (6.1.2): the dataset as tf.Examples, split into train / eval / test; labelled
     # production data (6.3.4, maintain the model), when given, joins train.
     example_gen = DatasetExampleGen(
@@ -193,7 +196,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema,
         model_run=trainer.outputs["model_run"],
-        task=task.contract().to_json(),
+        task=task_json,
     ).with_id("DriftReferenceGen")
 
     # Ship (6.3.2): publish the blessed SavedModel as the next TF Serving version, atomically,
@@ -216,7 +219,7 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         exports_dir=exports_dir,
         model_name=task.name,
-        task=task.contract().to_json(),
+        task=task_json,
         settings=ExportSettings().to_json(),
     ).with_id("Exporter")
 
