@@ -53,7 +53,7 @@ def decide(
     tolerance: float,
 ) -> tuple[bool, list[str]]:
     """The verdict and its reasons (each a sentence with the numbers)."""
-    reasons = ["data validation passed: no anomalies in eval or test"]
+    reasons = ["data validation passed: nothing in eval or test breaks the model or the contract"]
     higher = HIGHER_IS_BETTER[metric]
     # The model must remove `margin` of the baseline's error: of 1 - score for accuracy and AUC,
     # of the MAE itself. A fixed number of points is not enough: a model fit to shuffled labels

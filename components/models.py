@@ -14,6 +14,7 @@ from typing import Any
 
 from tensorflow_transform.keras_lib import tf_keras
 
+from components.date_features import DATE_WIDTH
 from components.pruning import prune_dense_layers
 from contract.features import FeatureKind, ProblemType
 
@@ -58,6 +59,9 @@ def _input_and_encoding(keras: Any, name: str, kind: str, depths: dict[str, int]
     if kind is FeatureKind.NUMERIC:
         layer = keras.Input(shape=(), name=name)
         return layer, keras.layers.Reshape((1,))(layer)
+    if kind is FeatureKind.DATE:  # year, then sin/cos of month, day of year, weekday
+        layer = keras.Input(shape=(DATE_WIDTH,), name=name)
+        return layer, layer
     layer = keras.Input(shape=(), name=name, dtype="int64")
     # One-hot as a frozen identity embedding: a Gather, which TFLite and TF.js run natively
     # (CategoryEncoding becomes DenseBincount, which neither has).

@@ -7,6 +7,10 @@
   becomes the train mean, i.e. 0 after scaling (ch. 6 "handling missing values").
 - categorical: index in the train vocabulary, shifted by one: 0 is "missing", the last index
   is out-of-vocabulary; the model one-hot encodes it with `categorical_depth`.
+- date: float [batch, 7] (components/date_features.py): the year z-scored with the train mean
+  and standard deviation, then sin and cos of month, day of year and weekday (book 5.4.2, the
+  clock-angle example); a missing or unparsable date has year 0 (the train mean) and 0 for
+  every sin and cos.
 - label: passed through (the ExampleGen writes class indices or regression targets).
 
 The task reaches this function through Transform's `custom_config` (see `transform_config`).
@@ -17,6 +21,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.date_features import date_encoding, parse_dates
 from contract.features import FeatureKind
 from contract.task import TaskContract
 
@@ -73,6 +78,28 @@ def category_index(x: tf.Tensor | tf.SparseTensor, feature: str) -> tf.Tensor:
     return _fill_missing(index, tf.constant(-1, tf.int64)) + 1
 
 
+def _finite_or_zero(x: tf.Tensor) -> tf.Tensor:
+    return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+
+
+def date_features(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """[batch, 7]: the year z-scored over the train split's valid dates, then sin/cos of
+    month, day of year and weekday; zeros where the date is missing or unparsable."""
+    parts = parse_dates(_fill_missing(x, ""))
+    year = tf.cast(parts.year, tf.float32)
+    present = tf.where(parts.valid)
+    valid_years = tf.SparseTensor(
+        tf.concat([present, tf.zeros_like(present)], axis=1),
+        tf.gather_nd(year, present),
+        tf.stack([tf.shape(year, out_type=tf.int64)[0], 1]),
+    )
+    # A split without one valid date has no mean; its dates then keep year 0.
+    mean = _finite_or_zero(tft.mean(valid_years))
+    std = _finite_or_zero(tf.sqrt(tft.var(valid_years)))
+    scaled = tf.where(parts.valid, tf.math.divide_no_nan(year - mean, std), tf.zeros_like(year))
+    return date_encoding(parts, scaled)
+
+
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
     """Maps raw features to model inputs; analyzers (mean, var, vocabulary) see train only."""
     task = TaskContract.from_json(custom_config["task"])  # an unknown kind raises here
@@ -85,6 +112,8 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
             outputs[name] = multi_hot(x)
         elif feature.kind is FeatureKind.NUMERIC:
             outputs[name] = z_score(x)
+        elif feature.kind is FeatureKind.DATE:
+            outputs[name] = date_features(x)
         else:
             outputs[name] = category_index(x, name)
     label = task.label

@@ -2,15 +2,19 @@
 
 - `serving_default` takes the raw features a user has, one input per feature: `image` int64
   [batch, 784] pixels 0-255; `words` int64 [batch, length] word indices, padded with 0;
-  numeric columns float32 [batch] with NaN for missing; string columns [batch] with "" for
-  missing.
+  numeric columns float32 [batch] with NaN for missing; string columns (categorical, and
+  dates such as `2012-01-31`) [batch] with "" for missing.
 - `from_examples` takes serialized tf.Examples (`examples`: string [batch]), for TF Serving's
   classify / regress API and for TFMA.
 
 Both return `scores` (class probabilities; for binary, of class 1) and `class_ids`, or
-`predictions` for regression.
+`predictions` for regression. When the task names its classes, both also return `classes`: the
+predicted class's name in `serving_default` (string [batch], beside `class_ids`), every class
+name in class-id order in `from_examples` (string [batch, classes], zipped with `scores` the way
+TF Serving's classify reads a classification signature, so classify answers with names).
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -18,6 +22,7 @@ import tensorflow as tf
 from contract.features import FeatureKind, ProblemType
 from contract.signatures import (
     CLASS_IDS,
+    CLASSES,
     DECISION_THRESHOLD,
     EXAMPLES_INPUT,
     FROM_EXAMPLES,
@@ -29,17 +34,43 @@ from contract.task import TaskContract
 
 
 def model_outputs(
-    problem_type: str, outputs: tf.Tensor, threshold: float = DECISION_THRESHOLD
+    problem_type: str,
+    outputs: tf.Tensor,
+    threshold: float = DECISION_THRESHOLD,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, tf.Tensor]:
     """The signature outputs of a problem type, from the Keras model's output (the graph twin
-    of `contract.signatures.classes_from_scores`)."""
+    of `contract.signatures.classes_from_scores`); with `class_names`, also `classes`, the
+    predicted class's name.
+
+    Raises:
+        ValueError: `class_names` does not name each class of the model's output once.
+    """
     problem = ProblemType(problem_type)
     if problem is ProblemType.REGRESSION:
         return {PREDICTIONS: tf.reshape(outputs, [-1])}
     if problem is ProblemType.BINARY:
         scores = tf.reshape(outputs, [-1])
-        return {SCORES: scores, CLASS_IDS: tf.cast(scores > threshold, tf.int64)}
-    return {SCORES: outputs, CLASS_IDS: tf.argmax(outputs, axis=-1)}
+        result = {SCORES: scores, CLASS_IDS: tf.cast(scores > threshold, tf.int64)}
+        classes = 2
+    else:
+        result = {SCORES: outputs, CLASS_IDS: tf.argmax(outputs, axis=-1)}
+        classes = outputs.shape[-1]
+    if class_names is not None:
+        if len(class_names) != classes:
+            raise ValueError(
+                f"{len(class_names)} class names ({', '.join(class_names)}) for a model of "
+                f"{classes} classes; give one name per class, in class-id order"
+            )
+        result[CLASSES] = tf.gather(tf.constant(list(class_names)), result[CLASS_IDS])
+    return result
+
+
+def every_class_name(outputs: dict[str, tf.Tensor], class_names: Sequence[str]) -> tf.Tensor:
+    """string [batch, classes]: the class names on every row of a batch of `outputs`, the
+    `classes` of a classification signature (zipped with its scores)."""
+    batch = tf.shape(outputs[CLASS_IDS])[0]
+    return tf.tile(tf.constant([list(class_names)]), tf.stack([batch, 1]))
 
 
 _RAW_INPUT_SPECS = {
@@ -47,6 +78,7 @@ _RAW_INPUT_SPECS = {
     FeatureKind.SEQUENCE: ([None, None], tf.int64),
     FeatureKind.NUMERIC: ([None], tf.float32),
     FeatureKind.CATEGORICAL: ([None], tf.string),
+    FeatureKind.DATE: ([None], tf.string),
 }
 
 
@@ -81,14 +113,19 @@ def make_signatures(model: Any, tft_output: Any, task: TaskContract) -> dict[str
     raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != task.label}
     kinds = task.kinds
 
+    names = task.class_names if task.problem_type is not ProblemType.REGRESSION else None
+
     def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw)
         inputs = {name: transformed[name] for name in kinds}
-        return model_outputs(task.problem_type, model(inputs))
+        return model_outputs(task.problem_type, model(inputs), class_names=names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def from_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return predict(tf.io.parse_example(serialized, raw_spec))
+        outputs = predict(tf.io.parse_example(serialized, raw_spec))
+        if names is not None:  # classify pairs each class with its score
+            outputs[CLASSES] = every_class_name(outputs, names)
+        return outputs
 
     @tf.function(
         input_signature=[{name: _raw_input_spec(name, kind) for name, kind in kinds.items()}]

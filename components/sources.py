@@ -4,9 +4,8 @@ A source is a small frozen dataclass that travels to the ExampleGen as JSON (TFX
 properties are strings and numbers). `load_splits` turns it into split columns.
 
 - `KerasSource`: one of the book's datasets. Test is the dataset's own test set; eval is a
-  deterministic hold-out from the training set (the book's listings), or, for K-fold tasks
-  (`eval_overlaps_train`), a small copy of the end of the training set that only the components
-  needing an eval split read: the folds are the real validation there.
+  deterministic hold-out from the training set (the book's listings), never also in train. A
+  K-fold task's Trainer folds train + eval together, so every training row is used once.
 - `CsvSource`: a user's CSV; see `components.csv_dataset`.
 """
 
@@ -59,7 +58,6 @@ class KerasSource:
             indices) or "tabular" (one float feature per column of `columns`).
         eval_size: examples of the training set held out for eval.
         eval_from: "first" or "last" examples of the training set.
-        eval_overlaps_train: keep them in train too (K-fold tasks keep all training data).
         columns: feature names of a tabular dataset.
         label: the label feature's name.
     """
@@ -68,7 +66,6 @@ class KerasSource:
     layout: str
     eval_size: int
     eval_from: str = "last"
-    eval_overlaps_train: bool = False
     columns: tuple[str, ...] = ()
     label: str = LABEL
     kind: str = "keras"
@@ -126,8 +123,6 @@ def _keras_splits(source: KerasSource, data_dir: str) -> dict[str, Columns]:
     kept = (
         slice(0, n - source.eval_size) if source.eval_from == "last" else slice(source.eval_size, n)
     )
-    if source.eval_overlaps_train:
-        kept = slice(0, n)
     train = {**_features(source, x_train), source.label: np.asarray(y_train)}
     test = {**_features(source, x_test), source.label: np.asarray(y_test)}
     return {

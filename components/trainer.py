@@ -1,21 +1,19 @@
 """The Trainer's `run_fn`: the book's models, its evaluation protocols, its training curves.
 
-- hold-out (book 6.2.2): fit on train, validate on eval; `EarlyStopping` on the validation
-  metric of success (patience 5) finds the epoch count the book found by eye; the final model
-  is then fit from scratch on train + eval for that many epochs (book 4.1.4).
-- K-fold (listings 4.26-4.31), for small data: k models, each validated on one fold with early
-  stopping; the fold scores are reported, and the final model is fit on all training data for
-  the mean best epoch count.
+The protocols are `components.protocols` (hold-out, or iterated K-fold for small data), over
+every non-test row: train + eval. Training runs until validation stops improving
+(`components.convergence`), and a model that cannot overfit is scaled once
+(`components.capacity`, book 6.2.4). The final model is fit from scratch on train + eval.
 
 The Keras metric of success is named as in `components.models.metric_for` (accuracy, auc, mae).
 
 Writes, beside the model run: `history.json`, `loss.png` and `<metric>.png` (figures 4.4/4.5),
-`training.json` (protocol, epochs, fold scores, eval metric, strategy and devices) and
-`eval_predictions.json` (the eval split's predictions: the monitoring reference).
+`training.json` (protocol, epochs, eval score and fold scores, convergence, capacity, strategy
+and devices) and `eval_predictions.json` (held-out outputs, never of rows the model that made
+them was fit on: the monitoring reference).
 """
 
 import dataclasses
-import logging
 import os
 from typing import Any
 
@@ -26,18 +24,19 @@ from tensorflow_transform.keras_lib import tf_keras as keras
 from tfx_bsl.public import tfxio
 
 from components import history as training_history
+from components import protocols
+from components.convergence import PATIENCE as PATIENCE  # the Tuner's too
+from components.convergence import Budget
 from components.distribution import choose_distribution
 from components.models import ModelConfig, build_model, metric_for
 from components.preprocessing import vocabulary_name
 from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 from components.signatures import make_signatures
-from contract.features import FeatureKind
+from contract.features import FeatureKind, ProblemType
 from contract.task import TaskContract
 from contract.version_assets import EVAL_PREDICTIONS_FILE
 from contract.versions import write_json
 
-K_FOLDS = 4
-PATIENCE = 5
 PARSE_BATCH = 1024
 SHUFFLE_BUFFER = 60_000
 TRAINING_FILE = "training.json"
@@ -58,6 +57,8 @@ class TrainerConfig:
     batch_size: int
     max_epochs: int
     seed: int = 0
+    kfold_repeats: int = 1
+    grow_budget: bool = True  # False when `--epochs` fixed the budget
     tpu: str = ""
     mixed_precision: bool = False
     tune_trials: int = 0
@@ -106,77 +107,9 @@ def _in_memory(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return features, np.concatenate([b[1] for b in batches])
 
 
-def _best_epoch(history: dict[str, list[float]], metric: str) -> int:
-    """0-based epoch with the best validation score of the metric of success."""
-    scores = history[f"val_{metric}"]
-    return int(np.argmin(scores) if metric == "mae" else np.argmax(scores))
-
-
-def _early_stopping(metric: str) -> keras.callbacks.Callback:
-    # The metric of success, not the loss: on Fashion-MNIST the validation loss turns up
-    # epochs before the validation accuracy stops improving.
-    return keras.callbacks.EarlyStopping(
-        monitor=f"val_{metric}",
-        mode="min" if metric == "mae" else "max",
-        patience=PATIENCE,
-        restore_best_weights=True,
-    )
-
-
 def keras_model_path(model_uri: str) -> str:
     """Where the Trainer saves the Keras model alone, in a Model artifact."""
     return os.path.join(model_uri, KERAS_MODEL_DIR)
-
-
-def _hold_out(build, train, validation, all_training, metric: str, max_epochs: int, callbacks):
-    """Finds the epoch count on the hold-out, then fits a fresh model on train + eval for it
-    (book 4.1.4 and 6.2.4: the final model sees all the training data)."""
-    model = build()
-    fit = model.fit(
-        train,
-        validation_data=validation,
-        epochs=max_epochs,
-        callbacks=[_early_stopping(metric), *callbacks],
-        verbose=2,  # one line per epoch in the log
-    )
-    best = _best_epoch(fit.history, metric)
-    final = build()
-    final_fit = final.fit(all_training, epochs=best + 1, callbacks=callbacks, verbose=2)
-    history = {**fit.history, "final_fit": final_fit.history, "best_epoch": best + 1}
-    return final, history, None, float(fit.history[f"val_{metric}"][best])
-
-
-def _k_fold(build, train_dataset, metric: str, max_epochs: int, batch_size: int, callbacks):
-    """Book listings 4.27-4.31 with early stopping; returns the final model, history, folds."""
-    features, labels = _in_memory(train_dataset)
-    n = len(labels)
-    fold_size = n // K_FOLDS
-    scores, best_epochs, fold_histories = [], [], []
-    for fold in range(K_FOLDS):
-        held = np.arange(fold * fold_size, (fold + 1) * fold_size)
-        kept = np.setdiff1d(np.arange(n), held)
-        model = build()
-        fit = model.fit(
-            {k: v[kept] for k, v in features.items()},
-            labels[kept],
-            validation_data=({k: v[held] for k, v in features.items()}, labels[held]),
-            epochs=max_epochs,
-            batch_size=batch_size,
-            callbacks=[_early_stopping(metric), *callbacks],
-            verbose=0,
-        )
-        best = _best_epoch(fit.history, metric)
-        best_epochs.append(best + 1)
-        scores.append(float(fit.history[f"val_{metric}"][best]))
-        fold_histories.append(fit.history)
-        logging.info("fold %d: %s %.4f at epoch %d", fold, metric, scores[-1], best + 1)
-    epochs = max(1, int(round(float(np.mean(best_epochs)))))
-    model = build()
-    fit = model.fit(
-        features, labels, epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=0
-    )
-    history = {**fit.history, "folds": fold_histories, "fold_best_epochs": best_epochs}
-    return model, history, scores, None
 
 
 def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> ModelConfig:
@@ -216,47 +149,70 @@ def run_fn(fn_args) -> None:
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tft_output, config, batch_size, shuffle)
 
-    def build():
+    def build(hidden_units: tuple[int, ...]):
         with distribution.strategy.scope():
-            return build_model(model_settings)
+            return build_model(dataclasses.replace(model_settings, hidden_units=hidden_units))
 
-    train, validation = dataset(fn_args.train_files, True), dataset(fn_args.eval_files, False)
+    budget = Budget(config.max_epochs, grow=config.grow_budget)
     callbacks = pruning_callbacks(config.prune_sparsity)
-    if config.protocol == "kfold":
-        model, history, folds, eval_score = _k_fold(
+    # The pool of the protocols: every non-test row.
+    pool_files = fn_args.train_files + fn_args.eval_files
+    if config.protocol == protocols.KFOLD:
+        features, labels = _in_memory(dataset(pool_files, False))
+        result = protocols.k_fold(
             build,
-            dataset(fn_args.train_files, False),
-            metric,
-            config.max_epochs,
-            batch_size,
-            callbacks,
+            model_settings.hidden_units,
+            features,
+            labels,
+            metric=metric,
+            budget=budget,
+            batch_size=batch_size,
+            stratify=config.task.problem_type is not ProblemType.REGRESSION,
+            repeats=config.kfold_repeats,
+            seed=config.seed,
+            callbacks=callbacks,
         )
     else:
-        all_training = dataset(fn_args.train_files + fn_args.eval_files, True)
-        model, history, folds, eval_score = _hold_out(
-            build, train, validation, all_training, metric, config.max_epochs, callbacks
+        result = protocols.hold_out(
+            build,
+            model_settings.hidden_units,
+            dataset(fn_args.train_files, True),
+            dataset(fn_args.eval_files, False),
+            dataset(pool_files, True),
+            metric=metric,
+            budget=budget,
+            callbacks=callbacks,
         )
+    model = result.model
+    model_settings = dataclasses.replace(
+        model_settings, hidden_units=tuple(result.capacity["kept"])
+    )
     pruning = None
     if config.prune_sparsity:
         model = strip_pruning(model)
         pruning = {"target": config.prune_sparsity, "sparsity": kernel_sparsity(model)}
-    if eval_score is None:
-        eval_score = model.evaluate(validation, verbose=0, return_dict=True)[metric]
-    eval_predictions = model.predict(validation.map(lambda x, y: x), verbose=0)
 
     report = fn_args.model_run_dir
     tf.io.gfile.makedirs(report)
-    curves = {k: v for k, v in history.items() if isinstance(v, list) and k != "folds"}
+    history = result.history
+    curves = {
+        k: v for k, v in history.items() if k in ("loss", "val_loss", metric, f"val_{metric}")
+    }
     training_history.write_history(history, report)
     training_history.plot_history(curves, metric, report)
     write_json(
         os.path.join(report, TRAINING_FILE),
         {
             "protocol": config.protocol,
-            "epochs": history.get("best_epoch", len(history["loss"])),
+            "epochs": result.epochs,
             "metric": metric,
-            "eval": float(eval_score),
-            "folds": folds,
+            "eval": float(result.eval_score),
+            "folds": result.folds,
+            "fold_mean": result.fold_mean,
+            "fold_std": result.fold_std,
+            "kfold_repeats": config.kfold_repeats if result.folds else None,
+            "convergence": result.convergence,
+            "capacity": result.capacity,
             "hyperparameters": dataclasses.asdict(model_settings),
             "distribution": {**distribution.describe(), "global_batch_size": batch_size},
             "pruning": pruning,
@@ -266,7 +222,7 @@ def run_fn(fn_args) -> None:
     )
     write_json(
         os.path.join(report, EVAL_PREDICTIONS_FILE),
-        np.asarray(eval_predictions).tolist(),
+        np.asarray(result.eval_predictions).tolist(),
         indent=1,
         default=float,
     )

@@ -8,7 +8,10 @@ traffic (docs/monitoring.md).
   fraction of words outside the vocabulary: keras's out-of-vocabulary index 2, or an index past
   the schema's domain);
 - numeric and categorical columns: the value itself (a missing value is counted as a schema
-  anomaly, not as a value).
+  anomaly, not as a value);
+- date columns: the date as a fractional year (`2012-07-02` is 2012.5, contract/dates.py), so
+  a shift in when the examples happen shows as numeric drift; a missing or unparsable date is
+  NaN, counted as missing.
 Predictions: the predicted class (classification) or the predicted value (regression).
 """
 
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from contract.dates import fractional_years
 from contract.features import FeatureKind, ProblemType
 from contract.schema_domains import Domain
 from contract.signatures import CLASS_IDS, PREDICTIONS
@@ -62,6 +66,8 @@ def feature_series(
         return {"length": length.astype(np.float64), "oov_rate": oov_rate}
     if kind is FeatureKind.NUMERIC:
         return {"value": values.reshape(-1).astype(np.float64)}
+    if kind is FeatureKind.DATE:
+        return {"value": fractional_years(values)}
     return {"value": np.array([_text(v) for v in values.reshape(-1)], dtype=object)}
 
 
@@ -70,18 +76,22 @@ def _text(value: object) -> str:
 
 
 def missing_mask(kind: str, values: np.ndarray) -> np.ndarray | None:
-    """Examples whose value is missing (numeric NaN, categorical ""), for one-value features."""
+    """Examples whose value is missing (numeric NaN, categorical "", a date that is "" or
+    cannot be parsed: the model sees both as missing), for one-value features."""
     kind = FeatureKind(kind)
     if kind is FeatureKind.NUMERIC:
         return np.isnan(np.asarray(values, np.float64).reshape(-1))
     if kind is FeatureKind.CATEGORICAL:
         return np.array([_text(v) == "" for v in np.asarray(values).reshape(-1)])
+    if kind is FeatureKind.DATE:
+        return np.isnan(fractional_years(values))
     return None
 
 
 def out_of_domain(kind: str, values: np.ndarray, domain: Domain | None) -> np.ndarray | None:
-    """Examples with a value outside the schema's domain (a range, or a set of strings)."""
-    if domain is None:
+    """Examples with a value outside the schema's domain (a range, or a set of strings); none
+    for dates, which are open-ended (a date after training is expected, not an anomaly)."""
+    if domain is None or FeatureKind(kind) is FeatureKind.DATE:
         return None
     values = np.asarray(values)
     if domain.values is not None:

@@ -29,13 +29,16 @@ class FeatureKind(_StrictEnum):
     - IMAGE: int pixels 0-255, [batch, 784];
     - SEQUENCE: word indices, [batch, length] padded with 0;
     - NUMERIC: one float per example, NaN for missing;
-    - CATEGORICAL: one string per example, "" for missing.
+    - CATEGORICAL: one string per example, "" for missing;
+    - DATE: one date or timestamp string per example (`2012-01-31`, `2012/01/31`, with or
+      without a time), "" for missing.
     """
 
     IMAGE = "image"
     SEQUENCE = "sequence"
     NUMERIC = "numeric"
     CATEGORICAL = "categorical"
+    DATE = "date"
 
     @classmethod
     def _label(cls) -> str:
@@ -44,7 +47,7 @@ class FeatureKind(_StrictEnum):
     @property
     def one_value(self) -> bool:
         """True for kinds with one value per example (a table's column)."""
-        return self in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL)
+        return self in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL, FeatureKind.DATE)
 
 
 class ProblemType(_StrictEnum):

@@ -13,6 +13,11 @@ EXAMPLES_INPUT = "examples"
 
 SCORES = "scores"  # class probabilities; for binary, of class 1
 CLASS_IDS = "class_ids"
+# Class names, when the task has them (TF Serving's classify reads them): in `serving_default`
+# the name of the predicted class, string [n]; in `from_examples` every class name in class-id
+# order, string [n, classes], zipped with `scores` (the shape of TF Serving's classification
+# output; a binary model's single score is of the second name).
+CLASSES = "classes"
 PREDICTIONS = "predictions"  # regression
 
 # A binary model predicts class 1 when its score exceeds this.

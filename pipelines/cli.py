@@ -2,8 +2,9 @@
 
     dlwp datasets [--json]
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
-             [--epochs N] [--tpu NAME] [--mixed-precision] [--tune [--tune-trials N]]
-             [--prune SPARSITY] [--extra-data DIR] [--no-cache]
+             [--epochs N] [--kfold-repeats P] [--tpu NAME] [--mixed-precision]
+             [--tune [--tune-trials N]]
+             [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
@@ -144,6 +145,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     log_path = log_path_for(home, model)
     with _usage_error_on(parser, SettingsError):  # checked before TensorFlow loads
         training = _training_options(args, tpu=args.tpu or os.environ.get("TPU_NAME", ""))
+        schema = _read_schema_flag(args.schema) if args.schema else None
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
@@ -157,17 +159,57 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         extra_data: dict[str, Any] = (
             {"extra_data_dir": _local_or_remote(args.extra_data)} if args.extra_data else {}
         )
+        if schema is not None:  # before the pipeline runs: it must declare the whole task
+            _check_schema_declares(schema, args.schema, [f.name for f in task.features], task.label)
         settings = local_runner.RunSettings(
             home=home,
             data_dir=_data_dir(args.data_dir),
             enable_cache=not args.no_cache,
             training=training,
             **extra_data,
+            **({"schema_file": os.path.abspath(args.schema)} if args.schema else {}),
             **_given(args, "max_examples"),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _read_schema_flag(path: str) -> Any:
+    """The curated schema of `--schema FILE` (tensorflow_metadata's Schema, text format), read
+    before TensorFlow loads.
+
+    Raises:
+        SettingsError: the file does not exist or is not a schema in text format.
+    """
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    if not os.path.isfile(path):
+        raise SettingsError(f"--schema {path}: no such file")
+    try:
+        with open(path) as f:
+            return text_format.Parse(f.read(), schema_pb2.Schema())
+    except (text_format.ParseError, UnicodeDecodeError) as error:
+        raise SettingsError(
+            f"--schema {path} is not a schema in text format (a schema.pbtxt): {error}"
+        ) from None
+
+
+def _check_schema_declares(schema: Any, path: str, features: list[str], label: str) -> None:
+    """Refuses a curated schema that leaves out a feature or the label of the task.
+
+    Raises:
+        SettingsError: naming what the schema lacks.
+    """
+    declared = {feature.name for feature in schema.feature}
+    missing = [name for name in [*features, label] if name not in declared]
+    if missing:
+        raise SettingsError(
+            f"--schema {path} does not declare {', '.join(map(repr, missing))}: a curated "
+            "schema declares every feature of the task and its label (start from the schema "
+            "the data gate names)"
+        )
 
 
 def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -291,7 +333,17 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """The flags `dlwp run` and `dlwp compile` share: data size and how to train."""
     parser.add_argument("--max-examples", type=int, help="at most N examples per split")
-    parser.add_argument("--epochs", type=int, help="at most N epochs (default: the book's maximum)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="at most N epochs (default: the book's maximum, grown while validation improves)",
+    )
+    parser.add_argument(
+        "--kfold-repeats",
+        type=int,
+        metavar="P",
+        help="iterated K-fold (small data): the K folds P times, each with a new shuffle",
+    )
     parser.add_argument(
         "--mixed-precision", action="store_true", help="float16 compute when training on a GPU"
     )
@@ -331,7 +383,7 @@ def _training_options(args: argparse.Namespace, **options: Any) -> TrainingOptio
         mixed_precision=args.mixed_precision,
         **tuning,
         **options,
-        **_given(args, max_epochs="epochs", prune_sparsity="prune"),
+        **_given(args, "kfold_repeats", max_epochs="epochs", prune_sparsity="prune"),
     )
 
 
@@ -452,6 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra-data",
         metavar="DIR",
         help="labelled feedback: the tf.Examples of DIR's *.tfrecord[.gz] files join train",
+    )
+    run.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="a curated schema (schema.pbtxt) instead of the one inferred from train, when the "
+        "data gate finds the inferred one too strict",
     )
     run.set_defaults(func=_run)
 

@@ -14,7 +14,9 @@ from typing import Any, TextIO
 import tensorflow as tf
 from tfx import v1 as tfx
 
+from components.data_gate import warning_lines
 from components.errors import DlwpError
+from components.schema_curation import content_addressed_copy
 from contract.versions import write_json
 from pipelines import run_record
 from pipelines.pipeline import create_pipeline
@@ -59,6 +61,10 @@ class HomePaths:
     def summary_path(self) -> str:
         return os.path.join(self.reports, "summary.json")
 
+    @property
+    def columns_path(self) -> str:
+        return os.path.join(self.reports, "columns.json")
+
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
@@ -70,6 +76,7 @@ class RunSettings:
     enable_cache: bool = True
     training: TrainingOptions = TrainingOptions()
     extra_data_dir: str = ""  # labelled feedback appended to train (components/extra_data.py)
+    schema_file: str = ""  # a curated schema instead of the inferred one (dlwp run --schema)
 
 
 class PipelineFailedError(DlwpError):
@@ -117,6 +124,10 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
             the summary is written first when the pipeline ran.
     """
     paths = HomePaths(settings.home, task.name)
+    if task.data_report is not None:
+        # Book 6.1.3, understand your data: what was read of the user's columns, said once.
+        terminal.write("\n".join(task.data_report.lines()) + "\n")
+        write_json(paths.columns_path, task.data_report.to_json())
     tf.io.gfile.makedirs(paths.pipeline_root)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
     pipeline = create_pipeline(
@@ -131,6 +142,12 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         beam_pipeline_args=LOCAL_BEAM_ARGS,
         enable_cache=settings.enable_cache,
         extra_data_dir=settings.extra_data_dir,
+        # A copy named by its content: an edited schema is a new input, not a cache hit.
+        schema_file=content_addressed_copy(
+            settings.schema_file, os.path.join(paths.pipeline_root, "curated_schemas")
+        )
+        if settings.schema_file
+        else "",
     )
     started = time.monotonic()
     failure: BaseException | None = None
@@ -146,6 +163,10 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
     summary = build_summary(task, record, timings)
     write_json(paths.summary_path, summary)
     _keep_report(record, paths, summary["pushed_version"])
+    for line in warning_lines(summary["data_warnings"]):
+        terminal.write(line + "\n")
+    for sentence in summary["model_warnings"]:
+        terminal.write(f"model warning: {sentence}\n")
     if failure is not None:
         user_error = _find_user_error(failure)
         if user_error is not None:

@@ -1,6 +1,5 @@
 """The one pipeline factory: the book's universal workflow as a TFX pipeline, for any task spec."""
 
-import json
 import re
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from components.exporting.exporter import ExportSettings, InferenceExporter
 from components.preprocessing import transform_config
 from components.pusher import AtomicPusher
 from components.schema_curation import CurateSchema
+from components.simple_models import SimpleModels
 from components.trainer import TrainerConfig
 from pipelines.settings import TrainingOptions
 from pipelines.tasks import TaskSpec
@@ -37,6 +37,10 @@ def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
         batch_size=task.training.batch_size,
         max_epochs=options.max_epochs or task.training.max_epochs,
         seed=options.seed,
+        kfold_repeats=options.kfold_repeats,
+        # `--epochs N` is "at most N epochs"; the task's own budget grows while validation
+        # improves (book 6.2.4).
+        grow_budget=not options.max_epochs,
         tpu=options.tpu,
         mixed_precision=options.mixed_precision,
         tune_trials=options.tune_trials,
@@ -56,6 +60,7 @@ def create_pipeline(
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
     extra_data_dir: str = "",
+    schema_file: str = "",
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline of `task`.
 
@@ -72,6 +77,8 @@ def create_pipeline(
         beam_pipeline_args: Beam options of the Beam-based components (runner, workers).
         enable_cache: reuse the outputs of components whose inputs did not change.
         extra_data_dir: a folder of labelled feedback (tf.Examples) appended to train only.
+        schema_file: a curated schema (`schema.pbtxt`, text format) to use instead of the one
+            SchemaGen infers from train.
     """
     # What the steps need of the task, in the one form they all take (contract/task.py).
     task_json = task.contract().to_json()
@@ -89,18 +96,21 @@ def create_pipeline(
     # Understand the data (6.1.3): feature statistics per split.
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
 
-    # The schema is learnt from train only, so that eval and test are checked against it.
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"],
-        infer_feature_shape=True,
-        exclude_splits=list(VALIDATED_SPLITS),
-    )
+    # The schema is learnt from train only, so that eval and test are checked against it; or
+    # it is the user's curated copy (TFX's ImportSchemaGen), when the inferred one is too strict.
+    schema_gen: tfx.components.SchemaGen | tfx.components.ImportSchemaGen
+    if schema_file:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"],
+            infer_feature_shape=True,
+            exclude_splits=list(VALIDATED_SPLITS),
+        )
 
-    # Add the ranges the task spec knows (pixels, word indices, labels) to the inferred schema.
-    curate_schema = CurateSchema(
-        schema=schema_gen.outputs["schema"],
-        int_domains=json.dumps(task.int_domains(), sort_keys=True),
-    )
+    # Add what the task spec knows to the schema: its declared ranges (pixels, word indices,
+    # labels); numeric columns are never bools, dates have no value list, cells may be missing.
+    curate_schema = CurateSchema(schema=schema_gen.outputs["schema"], task=task_json)
     schema = curate_schema.outputs["curated_schema"]
 
     # Validate eval and test against the train schema (missing features, types, domains).
@@ -110,8 +120,14 @@ def create_pipeline(
         exclude_splits=[TRAIN_SPLIT],
     )
 
-    # Stop here when the data does not match: ExampleValidator alone blocks nothing.
-    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+    # Stop here on what would break the model or the contract (ExampleValidator alone blocks
+    # nothing); what was only inferred from train is a warning, with its count.
+    data_gate = DataGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema,
+        task=task_json,
+    )
 
     # Prepare the data (6.2.1) with statistics of train only; the graph is applied on the fly
     # by the Trainer and inside the SavedModel (no materialized copy of multi-hot vectors).
@@ -158,6 +174,10 @@ def create_pipeline(
         problem_type=task.problem_type,
         metric=task.metric,
     )
+
+    # Beat simple models too (6.2.3): on a table, a linear model and gradient-boosted trees fit
+    # on train + eval and scored on test, so the summary says when the deep model loses.
+    simple_models = SimpleModels(examples=example_gen.outputs["examples"], task=task_json)
 
     # The last model this pipeline blessed, to check the new one does not regress.
     last_blessed_model = tfx.dsl.Resolver(
@@ -237,6 +257,7 @@ def create_pipeline(
             *([tuner] if tuner else []),
             trainer,
             baseline,
+            simple_models,
             last_blessed_model,
             evaluator,
             blessing_gate,

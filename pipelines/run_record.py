@@ -9,8 +9,10 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils
 
-from components.data_gate import read_anomalies
+from components.data_gate import check
 from components.example_gen import SPLIT_COUNTS_PROPERTY
+from components.schema_curation import read_schema
+from contract.task import TaskContract
 
 _RUN_CONTEXT = "pipeline_run"
 _NODE_CONTEXT = "node"
@@ -53,15 +55,24 @@ class RunRecord:
             return {}
         return json.loads(examples.custom_properties[SPLIT_COUNTS_PROPERTY].string_value)
 
-    def anomalies(self, node_id: str = "ExampleValidator") -> list[dict[str, str]]:
-        """The anomalies ExampleValidator found in this run."""
-        anomalies = self.output(node_id, "ExampleAnomalies")
-        if anomalies is None:
-            return []
+    def data_checks(self, task: TaskContract) -> tuple[list[dict], list[dict]]:
+        """The data gate's verdict on this run's data, (blocking, warnings) as
+        `components.data_gate.check` sorts them; ([], []) when validation did not run."""
+        anomalies = self.output("ExampleValidator", "ExampleAnomalies")
+        schema = self.output("CurateSchema", "Schema")
+        if anomalies is None or schema is None:
+            return [], []
+        statistics = self.output("StatisticsGen", "ExampleStatistics")
         split_names = artifact_utils.decode_split_names(
             anomalies.properties["split_names"].string_value
         )
-        return read_anomalies(anomalies.uri, split_names)
+        return check(
+            anomalies.uri,
+            split_names,
+            statistics.uri if statistics else None,
+            read_schema(schema.uri),
+            task,
+        )
 
 
 def latest_run(connection_config: metadata_store_pb2.ConnectionConfig) -> RunRecord | None:

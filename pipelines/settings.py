@@ -9,14 +9,15 @@ from components.errors import SettingsError
 
 @dataclasses.dataclass(frozen=True)
 class TrainingOptions:
-    """Run-time training knobs: epochs override, accelerator, seed, tuning."""
+    """Run-time training knobs: epochs override, accelerator, seed, tuning, K-fold repeats."""
 
-    max_epochs: int = 0  # 0: the task's default
+    max_epochs: int = 0  # 0: the task's default, which grows while validation improves
     tpu: str = ""
     mixed_precision: bool = False
     seed: int = 0
     tune_trials: int = 0  # 0: no hyperparameter search
     prune_sparsity: float = 0.0  # > 0: magnitude pruning to this sparsity (tfmot)
+    kfold_repeats: int = 1  # iterated K-fold (book 5.2.1): P shuffles of the K folds
 
     def __post_init__(self) -> None:
         if self.max_epochs < 0:
@@ -26,6 +27,11 @@ class TrainingOptions:
         if self.tune_trials < 0:
             raise SettingsError(
                 f"--tune-trials must be 0 (no search) or more, got {self.tune_trials}"
+            )
+        if self.kfold_repeats < 1:
+            raise SettingsError(
+                "--kfold-repeats is how many times K-fold runs, each with a new shuffle: "
+                f"1 or more, got {self.kfold_repeats}"
             )
         if not 0 <= self.prune_sparsity < 1:
             raise SettingsError(

@@ -8,7 +8,9 @@ import tensorflow as tf
 
 from components.baseline import BASELINE_FILE
 from components.blessing import HIGHER_IS_BETTER, VERDICT_FILE
+from components.class_metrics import per_class_summary, read_class_metrics
 from components.exporting.exporter import PARITY_FILE
+from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
 from pipelines.run_record import RunRecord
 
@@ -69,10 +71,23 @@ def _training(training: dict[str, Any] | None) -> dict[str, Any] | None:
     chosen = {k: model[k] for k in ("hidden_units", "dropout", "l2", "learning_rate")}
     return {
         **training["distribution"],
+        "protocol": training["protocol"],
         "epochs": training["epochs"],
         "hyperparameters": chosen,
         "pruning": training.get("pruning"),
+        "convergence": training.get("convergence"),
+        "capacity": training.get("capacity"),
     }
+
+
+def per_class(task, record: RunRecord | None) -> dict[str, Any] | None:
+    """Per-class recall and balanced accuracy on test (book 6.1.4), by class name; None for
+    regression or when the Evaluator did not run."""
+    evaluation = _uri(record, "Evaluator", "ModelEvaluation")
+    if task.problem_type == "regression" or not evaluation:
+        return None
+    recall, counts = read_class_metrics(evaluation, task.label)
+    return per_class_summary(recall, counts, task.class_names)
 
 
 def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -> dict[str, Any]:
@@ -80,20 +95,35 @@ def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -
     training = _read_json(model_run_dir(record), TRAINING_FILE)
     baseline = _read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
     verdict = _read_json(_uri(record, "BlessingGate", "ModelBlessing"), VERDICT_FILE)
+    blocking, data_warnings = record.data_checks(task.contract()) if record else ([], [])
+    simple_models, model_warnings = compare(
+        _read_json(_uri(record, "SimpleModels", "dlwp.SimpleModels"), SIMPLE_MODELS_FILE),
+        verdict["test"] if verdict else None,
+    )
     return {
         "model": task.name,
         "task": task.problem_type,
         "run_id": record.run_id if record else None,
         "examples": record.split_counts() if record else {},
-        "anomalies": record.anomalies() if record else [],
+        # A CSV's columns as understood (the whole report is columns.json beside the summary).
+        "columns": task.data_report.summary() if task.data_report else None,
+        # The data gate's (components/data_gate.py): what stopped the run, what it let through.
+        "anomalies": blocking,
+        "data_warnings": data_warnings,
         "metric": {
             "name": task.metric,
             "higher_is_better": HIGHER_IS_BETTER[task.metric],
             "test": verdict["test"] if verdict else None,
             "eval": training["eval"] if training else None,
             "folds": training["folds"] if training else None,
+            "fold_mean": training.get("fold_mean") if training else None,
+            "fold_std": training.get("fold_std") if training else None,
         },
         "baseline": {"name": baseline["name"], "test": baseline["test"]} if baseline else None,
+        "simple_models": simple_models,
+        "per_class": per_class(task, record),
+        "model_warnings": (task.data_report.warnings() if task.data_report else [])
+        + model_warnings,
         "blessed": verdict["blessed"] if verdict else False,
         "blessing_reasons": verdict["reasons"] if verdict else [],
         "pushed_version": pushed_version(record),

@@ -7,10 +7,12 @@ built by `csv_task` with the recipe of the closest book task.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from components import sources
 from components.columns import num_rows
-from components.csv_dataset import SPLIT_COLUMN, csv_model_name, load_csv_splits
+from components.csv_columns import ColumnReport
+from components.csv_dataset import csv_model_name, load_csv_table
 from components.keras_datasets import NUM_WORDS
 from contract.features import Feature, FeatureKind, ProblemType
 from contract.task import TaskContract
@@ -44,7 +46,9 @@ class TaskSpec:
         protocol: holdout or kfold (book 6.2.2).
         source: where the examples come from and how they are split.
         training: the book's model and training defaults.
-        class_names: what each class index means, when known (shown by the browser page).
+        class_names: what each class index means, when known: the model answers with them.
+        data_report: for a CSV task, what was understood of its columns (printed once and saved
+            as `<home>/reports/<name>/columns.json` by the local runner), else None.
     """
 
     name: str
@@ -58,6 +62,7 @@ class TaskSpec:
     source: sources.Source
     training: Training
     class_names: tuple[str, ...] | None = None
+    data_report: ColumnReport | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "problem_type", ProblemType(self.problem_type))
@@ -72,13 +77,6 @@ class TaskSpec:
             num_classes=self.num_classes,
             class_names=self.class_names,
         )
-
-    def int_domains(self) -> dict[str, tuple[int, int]]:
-        """Known integer ranges: of features, and of the class index of a classification label."""
-        domains = {f.name: f.int_range for f in self.features if f.int_range is not None}
-        if self.num_classes:
-            domains[self.label] = (0, self.num_classes - 1)
-        return domains
 
 
 FASHION_MNIST_CLASSES = (
@@ -119,6 +117,7 @@ def _word_index_task(
     metric: str,
     eval_size: int,
     hidden_units: tuple[int, ...],
+    class_names: tuple[str, ...] | None = None,
 ) -> TaskSpec:
     # The book holds out the first reviews / newswires (listings 4.4 and 4.12), batch 512.
     return TaskSpec(
@@ -132,6 +131,7 @@ def _word_index_task(
         protocol="holdout",
         source=sources.KerasSource(name, "sequence", eval_size=eval_size, eval_from="first"),
         training=Training(hidden_units=hidden_units, batch_size=512, max_epochs=20),
+        class_names=class_names,
     )
 
 
@@ -156,6 +156,7 @@ BOOK_TASKS = {
             metric="auc",
             eval_size=10_000,
             hidden_units=(16, 16),
+            class_names=("negative", "positive"),
         ),
         _word_index_task(
             "reuters",
@@ -180,7 +181,6 @@ BOOK_TASKS = {
                 "tabular",
                 eval_size=64,
                 eval_from="last",
-                eval_overlaps_train=True,
                 columns=sources.BOSTON_COLUMNS,
                 label="price",
             ),
@@ -189,47 +189,60 @@ BOOK_TASKS = {
     )
 }
 
-# Book table 6.1 and ch. 4: the measure of success and the recipe of the closest book task.
+# Book table 6.1 and ch. 4: the measure of success and the model of the closest book task.
 _CSV_RECIPES = {
-    ProblemType.BINARY: ("auc", Training(hidden_units=(16, 16), batch_size=512)),
-    ProblemType.MULTICLASS: ("accuracy", Training(hidden_units=(64, 64), batch_size=512)),
-    ProblemType.REGRESSION: (
-        "mae",
-        Training(hidden_units=(64, 64), batch_size=16, max_epochs=500),
-    ),
+    ProblemType.BINARY: ("auc", (16, 16)),
+    ProblemType.MULTICLASS: ("accuracy", (64, 64)),
+    ProblemType.REGRESSION: ("mae", (64, 64)),
 }
+# Enough gradient steps for small data to converge (book 4.3: batch 16 and hundreds of epochs
+# with early stopping on Boston Housing's 404 rows); the Trainer stops earlier when validation
+# stops improving.
+MIN_GRADIENT_STEPS = 3_000
+EPOCH_RANGE = (20, 500)
+# (rows below, batch size): small batches for small data, larger ones where steps are plenty.
+BATCH_SIZES = ((2_000, 16), (10_000, 32), (100_000, 128))
+LARGE_BATCH_SIZE = 512
+
+
+def csv_training_budget(rows: int) -> tuple[int, int]:
+    """The batch size and epoch budget for `rows` training rows (train + eval of a CSV).
+
+    The batch grows with the data (16 below 2,000 rows, 32 below 10,000, 128 below 100,000,
+    else 512), and the epochs give at least MIN_GRADIENT_STEPS steps, within EPOCH_RANGE.
+    """
+    batch_size = next((size for below, size in BATCH_SIZES if rows < below), LARGE_BATCH_SIZE)
+    steps_per_epoch = max(1, math.ceil(rows / batch_size))
+    low, high = EPOCH_RANGE
+    return batch_size, min(high, max(low, math.ceil(MIN_GRADIENT_STEPS / steps_per_epoch)))
 
 
 def csv_task(path: str, label: str, problem_type: str) -> TaskSpec:
-    """A task for a user's CSV; reads the file once to check it and to describe its columns.
+    """A task for a user's CSV; reads the file once to check it and to understand its columns
+    (`components.csv_columns`), and keeps what it understood as `data_report`.
 
     Raises:
         BadDataError: the file or its label column cannot be used (exit code 2).
     """
-    splits = load_csv_splits(path, label, problem_type)
-    train = splits["train"]
-    labels = {value for split in splits.values() for value in split[label]}  # class indices
-    features = tuple(
-        Feature(
-            name,
-            FeatureKind.CATEGORICAL
-            if any(isinstance(v, str) for v in values)
-            else FeatureKind.NUMERIC,
-        )
-        for name, values in train.items()
-        if name not in (label, SPLIT_COLUMN)
-    )
+    table = load_csv_table(path, label, problem_type)
+    splits = table.splits
+    features = tuple(Feature(name, kind) for name, kind in table.features.items())
     problem = ProblemType(problem_type)
-    metric, training = _CSV_RECIPES[problem]
+    metric, hidden_units = _CSV_RECIPES[problem]
+    batch_size, max_epochs = csv_training_budget(
+        num_rows(splits["train"]) + num_rows(splits["eval"])
+    )
     return TaskSpec(
         name=csv_model_name(path),
         description=f"your CSV {path}",
         problem_type=problem,
-        num_classes=None if problem is ProblemType.REGRESSION else len(labels),
-        label=label,
+        num_classes=None if table.classes is None else len(table.classes),
+        label=table.label,
         features=features,
         metric=metric,
-        protocol="kfold" if num_rows(train) < KFOLD_BELOW_TRAIN_ROWS else "holdout",
+        protocol="kfold" if num_rows(splits["train"]) < KFOLD_BELOW_TRAIN_ROWS else "holdout",
         source=sources.CsvSource(path, label, problem_type),
-        training=training,
+        training=Training(hidden_units, batch_size=batch_size, max_epochs=max_epochs),
+        class_names=table.class_names,
+        data_report=table.report(),
     )

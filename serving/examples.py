@@ -104,11 +104,14 @@ def examples_from_input(request_input: input_pb2.Input) -> list[bytes]:
 def classifications(outputs: Mapping[str, np.ndarray], count: int) -> list[list[tuple[str, float]]]:
     """`[[label, score], ...]` per example.
 
-    A classify signature's `classes` and `scores`; a dlwp model's `scores` (class probabilities,
-    or of class 1 for a binary model) are labelled by class index.
+    A classify signature's `classes` (string [n, classes]) are zipped with its `scores`, as TF
+    Serving does; a binary dlwp model's one score (of class 1, the second name) is split into
+    the scores of both classes. Without `classes`, a dlwp model's `scores` (class
+    probabilities, or of class 1 for a binary model) are labelled by class index.
 
     Raises:
-      FailedPrecondition: the signature has no `scores` output.
+      FailedPrecondition: the signature has no `scores` output, or its `classes` do not pair
+        with its scores.
     """
     if "scores" not in outputs:
         raise FailedPrecondition(
@@ -116,14 +119,22 @@ def classifications(outputs: Mapping[str, np.ndarray], count: int) -> list[list[
             "it cannot classify"
         )
     scores = np.asarray(outputs["scores"], dtype=np.float64).reshape(count, -1)
+    labels: list[list[str]] | None = None
     if "classes" in outputs:
         classes = np.asarray(outputs["classes"]).reshape(count, -1)
         labels = [[c.decode() if isinstance(c, bytes) else str(c) for c in row] for row in classes]
-    elif scores.shape[1] == 1:  # a binary model's probability of class 1
-        scores = np.concatenate([1.0 - scores, scores], axis=1)
-        labels = [["0", "1"]] * count
+        width = classes.shape[1]
     else:
-        labels = [[str(k) for k in range(scores.shape[1])]] * count
+        width = 2 if scores.shape[1] == 1 else scores.shape[1]
+    if scores.shape[1] == 1 and width == 2:  # a binary model's probability of class 1
+        scores = np.concatenate([1.0 - scores, scores], axis=1)
+    if labels is None:
+        labels = [[str(k) for k in range(width)]] * count
+    if width != scores.shape[1]:
+        raise FailedPrecondition(
+            f"the signature's 'classes' has {width} per example but 'scores' has "
+            f"{scores.shape[1]}; classify needs one class name per score"
+        )
     return [
         list(zip(row_labels, row.tolist(), strict=True))
         for row_labels, row in zip(labels, scores, strict=True)

@@ -3,6 +3,10 @@
 - raw: the pushed model, whose `serving_default` runs the Transform graph;
 - transformed: the Keras model alone behind a `serving_default` that takes the transformed
   features, for runtimes that lack an op of the Transform graph; saved on first use.
+
+Exports answer with numbers only (`scores` and `class_ids`, or `predictions`): TF.js cannot
+gather strings, so a pushed model's `classes` output (its class names) is left out of the raw
+source too, and an app names the classes from golden.json's `class_names` (docs/exports.md).
 """
 
 import os
@@ -13,10 +17,32 @@ from tensorflow_transform.keras_lib import tf_keras as keras
 
 from components.exporting.export_inputs import RAW, TRANSFORMED
 from components.signatures import model_outputs
-from contract.signatures import SERVING_DEFAULT
+from contract.signatures import CLASSES, SERVING_DEFAULT
 from contract.task import TaskContract
 
 TRANSFORMED_SOURCE_DIR = "transformed_source"
+RAW_SOURCE_DIR = "raw_source"
+
+
+def has_class_names(served_model_dir: str) -> bool:
+    """True when the pushed model's `serving_default` has a `classes` (string) output."""
+    signature = tf.saved_model.load(served_model_dir).signatures[SERVING_DEFAULT]
+    return CLASSES in signature.structured_outputs
+
+
+def save_raw_source(served_model_dir: str, target: str) -> None:
+    """Saves at `target` the pushed model with a `serving_default` that leaves out its
+    `classes` output: the same raw inputs and Transform graph, numeric outputs only."""
+    loaded = tf.saved_model.load(served_model_dir)
+    serving = loaded.signatures[SERVING_DEFAULT]
+
+    @tf.function(input_signature=[serving.structured_input_signature[1]])
+    def serve(features):
+        return {k: v for k, v in serving(**features).items() if k != CLASSES}
+
+    module = tf.Module()
+    module.served = loaded  # tracks the Transform graph's tables and assets
+    tf.saved_model.save(module, target, signatures={SERVING_DEFAULT: serve.get_concrete_function()})
 
 
 def save_transformed_source(
@@ -58,14 +84,21 @@ class ModelSources:
         self._tft_output = tft_output
         self._task = task
         self._work_dir = work_dir
-        self._dirs = {RAW: served_model_dir}
+        self._served_model_dir = served_model_dir
+        self._dirs: dict[str, str] = {}
 
     def get(self, mode: str) -> str:
         """The SavedModel folder for input form `mode` (RAW or TRANSFORMED)."""
         if mode not in self._dirs:
-            if mode != TRANSFORMED:
+            if mode == RAW:
+                target = self._served_model_dir
+                if has_class_names(target):
+                    target = os.path.join(self._work_dir, RAW_SOURCE_DIR)
+                    save_raw_source(self._served_model_dir, target)
+            elif mode == TRANSFORMED:
+                target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)
+                save_transformed_source(self._keras_model_dir, self._tft_output, self._task, target)
+            else:
                 raise ValueError(f"unknown input form {mode!r}; expected {RAW} or {TRANSFORMED}")
-            target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)
-            save_transformed_source(self._keras_model_dir, self._tft_output, self._task, target)
             self._dirs[mode] = target
         return self._dirs[mode]

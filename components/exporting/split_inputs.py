@@ -2,7 +2,7 @@
 
 - raw: what the pushed model's `serving_default` takes (components/signatures.py): pixels as
   int64 [n, 784], word indices as int64 [n, length] padded with 0, numeric columns as float32
-  [n] with NaN for missing, string columns as bytes [n] with "" for missing;
+  [n] with NaN for missing, string columns (categorical, date) as bytes [n] with "" for missing;
 - transformed: the Transform graph's output for the model's features (scaled pixels, multi-hot
   words, z-scores, vocabulary indices), for exports whose runtime cannot run a Transform op.
 """
@@ -12,10 +12,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from contract.features import FeatureKind
 from contract.raw_inputs import concatenate_batches
 
 PARSE_BATCH = 1024
-_MISSING = {"numeric": np.nan, "categorical": b"", "sequence": 0, "image": 0}
+_MISSING = {"numeric": np.nan, "categorical": b"", "date": b"", "sequence": 0, "image": 0}
 
 
 def read_split(examples_uri: str, split: str, limit: int = 0) -> list[bytes]:
@@ -37,11 +38,11 @@ def _dense(value, kind: str, rows: int) -> np.ndarray:
     """One raw feature of a batch as the dense array `serving_default` takes."""
     if isinstance(value, tf.SparseTensor):
         values = tf.cast(value.values, tf.float32) if kind == "numeric" else value.values
-        if kind in ("numeric", "categorical"):  # one value per example, or none
+        if FeatureKind(kind).one_value:  # one value per example, or none
             value = tf.SparseTensor(value.indices, values, [rows, 1])
         value = tf.sparse.to_dense(value, default_value=tf.constant(_MISSING[kind], value.dtype))
     array = value.numpy()
-    if kind in ("numeric", "categorical"):
+    if FeatureKind(kind).one_value:
         array = array.reshape(rows)
     return array.astype(np.float32) if kind == "numeric" else array
 

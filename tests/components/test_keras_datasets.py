@@ -59,12 +59,18 @@ def test_reuters_holds_out_1000_of_keras_training_split(keras_data_dir):
     assert len(splits["test"]["label"]) == keras_files.NEWSWIRES - train_size
 
 
-def test_boston_keeps_all_training_rows_for_k_fold(keras_data_dir):
+def _house_rows(split) -> set[tuple[float, ...]]:
+    return set(zip(*(split[c] for c in sources.BOSTON_COLUMNS), strict=True))
+
+
+def test_boston_eval_is_held_out_of_train_and_both_are_every_training_row(keras_data_dir):
     splits = sources.load_splits(BOOK_TASKS["boston_housing"].source, keras_data_dir)
-    train_size = int(keras_files.HOUSES * 0.8)
-    assert len(splits["train"]["price"]) == train_size
-    assert 0 < len(splits["eval"]["price"]) < train_size
-    assert set(splits["train"]) == set(sources.BOSTON_COLUMNS) | {"price"}
+    train_size = int(keras_files.HOUSES * 0.8)  # keras's test_split=0.2
+    train, held_out = splits["train"], splits["eval"]
+    assert len(train["price"]) + len(held_out["price"]) == train_size  # the K-fold pool
+    assert 0 < len(held_out["price"]) < train_size
+    assert not _house_rows(train) & _house_rows(held_out)
+    assert set(train) == set(sources.BOSTON_COLUMNS) | {"price"}
 
 
 def test_max_examples_caps_every_split(keras_data_dir):

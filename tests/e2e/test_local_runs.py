@@ -18,6 +18,7 @@ STEPS = [
     "ExampleGen",
     "LastBlessedModel",
     "Baseline",
+    "SimpleModels",
     "StatisticsGen",
     "SchemaGen",
     "CurateSchema",
@@ -114,7 +115,7 @@ def test_second_identical_run_is_cached_and_pushes_no_new_version(fashion_runs):
     home, (first, second) = fashion_runs
     # Up to the Trainer nothing runs again; the evaluation runs once more because the last
     # blessed model now exists (it is the same model), and the Pusher finds it published.
-    assert set(STEPS[:10]) - {"LastBlessedModel"} <= set(second["cached"])
+    assert set(STEPS[:11]) - {"LastBlessedModel"} <= set(second["cached"])
     assert second["pushed_version"] is None
     assert second["metric"]["test"] == pytest.approx(first["metric"]["test"])
     assert os.listdir(os.path.join(home, "serving", "fashion_mnist")) == ["1"]
@@ -209,42 +210,98 @@ def test_progress_is_one_line_per_step_and_library_logs_go_to_the_log(clean_csv_
     assert "Component ExampleGen is running." in pathlib.Path(log).read_text()
 
 
-@pytest.mark.parametrize(
-    "case, rows, split, feature, kind",
-    [
-        (
-            "value out of the schema's domain",
-            house_rows("train", 30)
-            + house_rows("eval", 9)
-            + house_rows("test", 9, color=lambda i: "purple"),
-            "test",
-            "color",
-            "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
-        ),
-        (
-            "missing feature",
-            house_rows("train", 30)
-            + house_rows("eval", 9, rooms=lambda i: "")
-            + house_rows("test", 9),
-            "eval",
-            "rooms",
-            "SCHEMA_MISSING_COLUMN",
-        ),
-    ],
-)
-def test_data_gate_stops_a_csv_run(
-    run_cli, read_summary, tmp_path, case, rows, split, feature, kind
-):
+def rows_without_rooms_in_eval():
+    return (
+        house_rows("train", 30) + house_rows("eval", 9, rooms=lambda i: "") + house_rows("test", 9)
+    )
+
+
+def test_data_gate_stops_a_csv_run_that_lacks_a_feature(run_cli, read_summary, tmp_path):
     home = str(tmp_path / "home")
-    csv = write_csv(tmp_path / "houses.csv", rows)
+    csv = write_csv(tmp_path / "houses.csv", rows_without_rooms_in_eval())
     code, out, err = run_cli(
         "run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home
     )
-    anomalies = read_summary(home, "houses")["anomalies"]
-    assert code == 1, case
-    assert f"split {split!r}, feature {feature!r}: {kind}" in err
-    assert {(a["split"], a["feature"], a["kind"]) for a in anomalies} >= {(split, feature, kind)}
+    summary = read_summary(home, "houses")
+    assert code == 1
+    assert "split 'eval', feature 'rooms': SCHEMA_MISSING_COLUMN" in err
+    assert "curate it: the schema inferred from train is at " in err
+    assert err.rstrip().endswith("pass your edited copy with --schema FILE")
+    assert [(a["split"], a["feature"], a["kind"], a["count"]) for a in summary["anomalies"]] == [
+        ("eval", "rooms", "SCHEMA_MISSING_COLUMN", 9)
+    ]
     assert "Traceback" not in err
+
+
+def test_data_gate_warns_of_a_rare_int_value_and_an_unseen_category_and_runs(
+    run_cli, read_summary, tmp_path
+):
+    """An int column of 0 and 1 in train (once typed BOOL) with a 2 in test, and a color train
+    never showed: inferred from a sample, so the run goes on and says so."""
+    rows = (
+        house_rows("train", 30, rooms=lambda i: i % 2)
+        + house_rows("eval", 9, rooms=lambda i: i % 2)
+        + house_rows(
+            "test",
+            9,
+            rooms=lambda i: 2 if i == 4 else i % 2,
+            color=lambda i: "purple" if i < 3 else ["red", "blue", ""][i % 3],
+        )
+    )
+    home = str(tmp_path / "home")
+    csv = write_csv(tmp_path / "houses.csv", rows)
+    code, out, err = run_cli(
+        "run",
+        "--csv",
+        csv,
+        "--label",
+        "price",
+        "--task",
+        "regression",
+        "--home",
+        home,
+        "--epochs",
+        "2",
+    )
+    summary = read_summary(home, "houses")
+    assert code == 0, err
+    assert summary["anomalies"] == []
+    warned = {(w["split"], w["feature"], w["kind"], w["count"]) for w in summary["data_warnings"]}
+    assert ("test", "color", "ENUM_TYPE_UNEXPECTED_STRING_VALUES", 3) in warned
+    assert not [w for w in summary["data_warnings"] if w["feature"] == "rooms"]
+    assert (
+        "data warning: split 'test', feature 'color': ENUM_TYPE_UNEXPECTED_STRING_VALUES in 3 "
+        "examples"
+    ) in out.splitlines()
+    assert summary["metric"]["test"] is not None
+
+
+def test_data_gate_curated_schema_accepts_what_the_inferred_one_refuses(
+    run_cli, read_summary, tmp_path
+):
+    """The remedy the gate names: edit the schema it checked against (rooms may be missing
+    from a whole split) and pass it with --schema."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    home = str(tmp_path / "home")
+    csv = write_csv(tmp_path / "houses.csv", rows_without_rooms_in_eval())
+    args = ["run", "--csv", csv, "--label", "price", "--task", "regression", "--home", home]
+    code, _, err = run_cli(*args)
+    assert code == 1
+    inferred = err.split("the schema inferred from train is at ")[1].split(";")[0]
+    schema = text_format.Parse(pathlib.Path(inferred).read_text(), schema_pb2.Schema())
+    rooms = next(f for f in schema.feature if f.name == "rooms")
+    rooms.presence.min_fraction = 0
+    rooms.presence.min_count = 0
+    curated = tmp_path / "curated.pbtxt"
+    curated.write_text(text_format.MessageToString(schema))
+    code, out, err = run_cli(*args, "--schema", str(curated), "--epochs", "2")
+    summary = read_summary(home, "houses")
+    assert code == 0, err
+    assert summary["anomalies"] == []
+    assert "ImportSchemaGen" in summary["timings_s"] and "SchemaGen" not in summary["timings_s"]
+    assert summary["metric"]["test"] is not None
 
 
 @pytest.mark.usefixtures("keras_checksums_accepted", "offline")
@@ -439,6 +496,7 @@ def test_dlwp_serve_classifies_real_fashion_mnist_images(fashion_runs):
     from servers import running_server, settings_for
 
     from components.keras_datasets import KERAS_DATASETS, load_keras_dataset
+    from pipelines.tasks import FASHION_MNIST_CLASSES
 
     home, _ = fashion_runs
     empty_data_dir = os.path.join(home, "no-keras-cache")
@@ -453,6 +511,7 @@ def test_dlwp_serve_classifies_real_fashion_mnist_images(fashion_runs):
         )
         assert response.status_code == 200, response.text
         predicted = [p["class_ids"] for p in response.json()["predictions"]]
+        named = [p["classes"] for p in response.json()["predictions"]]
         examples = client.post(
             "/v1/models/fashion_mnist:classify",
             json={
@@ -460,6 +519,7 @@ def test_dlwp_serve_classifies_real_fashion_mnist_images(fashion_runs):
             },
         ).json()["results"]
     assert np.mean(np.array(predicted) == labels[:32]) >= 0.75  # the model is ~0.89 accurate
+    assert named == [FASHION_MNIST_CLASSES[k] for k in predicted]  # "Ankle boot", not 9
     for pairs, image_class in zip(examples, predicted[:4], strict=True):
-        assert [label for label, _ in pairs] == [str(k) for k in range(10)]
+        assert [label for label, _ in pairs] == list(FASHION_MNIST_CLASSES)  # TF Serving's way
         assert max(range(10), key=lambda k: pairs[k][1]) == image_class

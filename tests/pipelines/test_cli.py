@@ -299,3 +299,50 @@ def test_run_refuses_a_bad_training_setting_as_a_usage_error(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--prune is the fraction of weights set to zero" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ('feature { name: "x" type: SOMETHING }', "is not a schema in text format"),
+    ],
+)
+def test_run_refuses_a_missing_or_unreadable_schema_file_at_once(
+    tmp_path, capsys, content, message
+):
+    from pipelines import cli
+
+    schema = tmp_path / "schema.pbtxt"
+    if content is not None:
+        schema.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "boston_housing", "--home", str(tmp_path), "--schema", str(schema)])
+    assert exit_info.value.code == 2
+    assert f"--schema {schema}" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()  # refused before TensorFlow loads
+
+
+@pytest.mark.usefixtures("offline")
+def test_run_refuses_a_schema_that_leaves_out_a_feature_or_the_label(run_cli, tmp_path):
+    csv = tmp_path / "flowers.csv"
+    csv.write_text("petal,sepal,species\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "petal" type: INT }\n')
+    code, _, err = run_cli(
+        "run",
+        "--csv",
+        str(csv),
+        "--label",
+        "species",
+        "--task",
+        "binary",
+        "--home",
+        str(tmp_path / "home"),
+        "--schema",
+        str(schema),
+    )
+    assert code == 2
+    assert "does not declare 'sepal', 'species'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "home" / "pipelines").exists()

@@ -29,6 +29,7 @@ STEPS = {
     "Transform",
     "Trainer",
     "Baseline",
+    "SimpleModels",
     "Evaluator",
     "BlessingGate",
     "DriftReferenceGen",

@@ -19,6 +19,7 @@ EXPECTED = [
     "Transform",
     "Trainer",
     "Baseline",
+    "SimpleModels",
     "LastBlessedModel",
     "Evaluator",
     "BlessingGate",
@@ -53,12 +54,23 @@ def test_schema_is_learnt_from_train_and_checks_eval_and_test(tmp_path):
 
 
 def test_known_ranges_reach_the_curated_schema(tmp_path):
+    from components.schema_curation import declared_int_domains
+
     pipeline = build(BOOK_TASKS["reuters"], tmp_path)
     curate = next(c for c in pipeline.components if c.id == "CurateSchema")
-    assert json.loads(curate.exec_properties["int_domains"]) == {
-        "words": [0, 9_999],
-        "label": [0, 45],
-    }
+    task = TaskContract.from_json(curate.exec_properties["task"])
+    assert declared_int_domains(task) == {"words": (0, 9_999), "label": (0, 45)}
+
+
+def test_a_curated_schema_file_replaces_the_inferred_one(tmp_path):
+    pipeline = build(BOOK_TASKS["boston_housing"], tmp_path, schema_file="/data/schema.pbtxt")
+    components = {c.id: c for c in pipeline.components}
+    assert "SchemaGen" not in components
+    assert components["ImportSchemaGen"].exec_properties["schema_file"] == "/data/schema.pbtxt"
+    assert "ImportSchemaGen" in {node.id for node in components["CurateSchema"].upstream_nodes}
+    assert sorted(components) == sorted(
+        ["ImportSchemaGen" if c == "SchemaGen" else c for c in EXPECTED]
+    )
 
 
 def test_changed_data_changes_the_example_gen_cache_key(tmp_path):
@@ -124,6 +136,9 @@ def test_every_step_that_needs_the_task_gets_the_same_contract(tmp_path, name):
         "Trainer": json.loads(components["Trainer"].exec_properties["custom_config"])["task"],
         "DriftReferenceGen": components["DriftReferenceGen"].exec_properties["task"],
         "Exporter": components["Exporter"].exec_properties["task"],
+        "SimpleModels": components["SimpleModels"].exec_properties["task"],
+        "CurateSchema": components["CurateSchema"].exec_properties["task"],
+        "DataGate": components["DataGate"].exec_properties["task"],
     }
     assert len(set(handed.values())) == 1
     task = TaskContract.from_json(handed["Trainer"])
