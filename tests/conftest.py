@@ -64,6 +64,8 @@ SHARED_RUNS = {
     "fashion_home": "fashion",
     "pruned_fashion_run": "fashion",
     "house_runs": "houses",
+    "breast_cancer_run": "breast_cancer",
+    "messy_run": "messy_csv",
 }
 
 
