@@ -21,6 +21,7 @@ from tfx.types import standard_artifacts
 
 from components.baseline import BASELINE_FILE, BaselineResult
 from components.data_gate import DataGateResult
+from components.models import HIGHER_IS_BETTER
 
 VERDICT_FILE = "verdict.json"
 # TFMA's names for the metrics of success.
@@ -29,7 +30,6 @@ TFMA_METRICS = {
     "auc": "auc",
     "mae": "mean_absolute_error",
 }
-HIGHER_IS_BETTER = {"accuracy": True, "auc": True, "mae": False}
 
 
 def read_tfma_metric(evaluation_uri: str, metric: str) -> dict[str, float]:

@@ -17,7 +17,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from components.convergence import EARLY_STOPPING, Fit, higher_is_better, is_better
+from components.convergence import EARLY_STOPPING, Fit, is_better
+from components.models import HIGHER_IS_BETTER
 
 # The training error must be this much (relative) below the best validation error. A model
 # too small to overfit scores the same on both, up to the sampling noise of the validation
@@ -28,7 +29,7 @@ OVERFIT_GAP = 0.25
 
 def _error(metric: str, score: float) -> float:
     """The metric as an error, lower is better: 1 - accuracy or 1 - auc, or the mae."""
-    return 1.0 - score if higher_is_better(metric) else score
+    return 1.0 - score if HIGHER_IS_BETTER[metric] else score
 
 
 def overfits(fit: Fit, metric: str) -> bool:

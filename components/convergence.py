@@ -19,20 +19,17 @@ from typing import Any
 
 from tensorflow_transform.keras_lib import tf_keras as keras
 
+from components.models import HIGHER_IS_BETTER
+
 PATIENCE = 5
 BUDGET_GROWTH = 4  # the cap of a growing budget, in first budgets
 EARLY_STOPPING = "early_stopping"
 EPOCH_CAP = "epoch_cap"
 
 
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of a Keras metric of success (accuracy, auc, mae) is better."""
-    return metric != "mae"
-
-
 def is_better(metric: str, score: float, than: float) -> bool:
     """Whether `score` is strictly better than `than` in `metric`."""
-    return score > than if higher_is_better(metric) else score < than
+    return score > than if HIGHER_IS_BETTER[metric] else score < than
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +121,7 @@ def early_stopping(metric: str, patience: int = PATIENCE) -> keras.callbacks.Ear
     # epochs before the validation accuracy stops improving.
     return keras.callbacks.EarlyStopping(
         monitor=f"val_{metric}",
-        mode="max" if higher_is_better(metric) else "min",
+        mode="max" if HIGHER_IS_BETTER[metric] else "min",
         patience=patience,
         restore_best_weights=True,
     )

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.dates import parse_date
 from contract.features import FeatureKind, ProblemType
 
 # `2012-01-31` or `2012/01/31` (one separator throughout), then optionally a time.
@@ -56,12 +57,12 @@ TRANSFORMS = {
 
 
 def is_date(cell: str) -> bool:
-    """True for `YYYY-MM-DD` or `YYYY/MM/DD`, optionally with `[ T]HH:MM[:SS]`, in range."""
+    """True for `YYYY-MM-DD` or `YYYY/MM/DD`, optionally with `[ T]HH:MM[:SS]`, a day of the
+    calendar (`contract.dates`, as the Transform reads it) at a time of the clock."""
     match = DATE_PATTERN.fullmatch(cell)
-    if match is None:
+    if match is None or parse_date(cell) is None:
         return False
-    ranges = {"month": (1, 12), "day": (1, 31), "hour": (0, 23), "minute": (0, 59)}
-    ranges["second"] = (0, 59)
+    ranges = {"hour": (0, 23), "minute": (0, 59), "second": (0, 59)}
     for part, (low, high) in ranges.items():
         text = match.group(part)
         if text is not None and not low <= int(text) <= high:

@@ -6,7 +6,7 @@ scores exactly what TF Serving's classify / regress API would serve.
 
 import tensorflow_model_analysis as tfma
 
-from components.blessing import HIGHER_IS_BETTER
+from components.models import HIGHER_IS_BETTER
 from contract.signatures import FROM_EXAMPLES, prediction_key
 
 # Keras metric classes TFMA computes, by metric of success.

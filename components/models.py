@@ -20,6 +20,8 @@ from contract.features import FeatureKind, ProblemType
 
 NUM_WORDS = 10_000
 IMAGE_PIXELS = 784
+# Whether a larger value of a metric of success is better.
+HIGHER_IS_BETTER = {"accuracy": True, "auc": True, "mae": False}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tfx import v1 as tfx
 from tfx.types import artifact, standard_artifacts
 
-from components.blessing import HIGHER_IS_BETTER
+from components.models import HIGHER_IS_BETTER
+from contract.dates import parse_date
 from contract.features import FeatureKind, ProblemType
 from contract.task import TaskContract
 
@@ -97,22 +98,18 @@ def read_table(examples_uri: str, split: str, task: TaskContract) -> pd.DataFram
     return frame
 
 
-def _parse_date(value: object) -> pd.Timestamp:
-    # One value at a time: each cell may have its own format (`2012-01-31`, `2012/01/31 10:00`).
-    return pd.to_datetime(value, errors="coerce", utc=True) if value else pd.NaT
-
-
 def date_parts(values: pd.Series) -> pd.DataFrame:
     """A date column as numbers: year, month, day of year, weekday (Monday 0); NaN when
-    missing or not a date."""
-    unique = {value: _parse_date(value) for value in values.dropna().unique()}
-    dates = pd.DatetimeIndex([unique.get(value, pd.NaT) for value in values], tz="UTC")
-    parts = (dates.year, dates.month, dates.dayofyear, dates.dayofweek)
+    missing or not a date. Dates are read as the deep model's Transform reads them
+    (`contract.dates`), so that both models see the same dates."""
+    dates = {value: parse_date(value) for value in values.dropna().unique()}
+    rows = [dates.get(value) for value in values]
+    parts = [
+        (d.year, d.month, d.timetuple().tm_yday, d.weekday()) if d else (np.nan,) * 4 for d in rows
+    ]
     return pd.DataFrame(
-        {
-            f"{values.name}.{name}": np.asarray(part, np.float64)
-            for name, part in zip(DATE_PARTS, parts, strict=True)
-        },
+        np.asarray(parts, np.float64).reshape(len(rows), len(DATE_PARTS)),
+        columns=[f"{values.name}.{name}" for name in DATE_PARTS],
         index=values.index,
     )
 

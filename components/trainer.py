@@ -25,7 +25,6 @@ from tfx_bsl.public import tfxio
 
 from components import history as training_history
 from components import protocols
-from components.convergence import PATIENCE as PATIENCE  # the Tuner's too
 from components.convergence import Budget
 from components.distribution import choose_distribution
 from components.models import ModelConfig, build_model, metric_for

@@ -13,8 +13,9 @@ import keras_tuner
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
+from components.convergence import PATIENCE
 from components.models import build_model
-from components.trainer import PATIENCE, TrainerConfig, model_config, transformed_dataset
+from components.trainer import TrainerConfig, model_config, transformed_dataset
 
 SEARCH_SPACE = {
     "units": [16, 32, 64, 128, 256, 512],

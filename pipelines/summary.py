@@ -7,9 +7,10 @@ from typing import Any
 import tensorflow as tf
 
 from components.baseline import BASELINE_FILE
-from components.blessing import HIGHER_IS_BETTER, VERDICT_FILE
+from components.blessing import VERDICT_FILE
 from components.class_metrics import per_class_summary, read_class_metrics
 from components.exporting.exporter import PARITY_FILE
+from components.models import HIGHER_IS_BETTER
 from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
 from pipelines.run_record import RunRecord

@@ -155,6 +155,13 @@ def test_dates_in_several_formats_become_their_parts():
     assert list(parts.columns) == ["when.year", "when.month", "when.day_of_year", "when.weekday"]
 
 
+def test_simple_models_read_a_date_as_the_transform_does():
+    # The written day, whatever the zone (contract.dates), not the UTC day after it.
+    parts = date_parts(pd.Series(["2012-01-01T23:00:00-05:00", "2012-02-30"], name="when"))
+    assert parts.iloc[0].tolist() == [2012, 1, 1, 6]
+    assert parts.iloc[1].isna().all()
+
+
 def test_image_tasks_are_skipped_with_a_reason_and_nothing_is_fit(tmp_path):
     # No examples exist: skipping must not read any.
     result = fit_simple_models(str(tmp_path / "nowhere"), BOOK_TASKS["mnist"].contract())
