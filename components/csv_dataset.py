@@ -130,16 +130,6 @@ def _read_rows(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     return _feature_names(path, header), rows, lines
 
 
-def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    """Reads header and rows, checking that the header names are unique and rows are complete.
-
-    Raises:
-        BadDataError: the file is missing, empty, or malformed; the message names the line.
-    """
-    header, rows, _ = _read_rows(path)
-    return header, rows
-
-
 def _check_label(path: str, label: str, values: list, problem_type: str) -> None:
     if all(v is None for v in values):
         raise BadDataError(

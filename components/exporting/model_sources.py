@@ -24,17 +24,14 @@ TRANSFORMED_SOURCE_DIR = "transformed_source"
 RAW_SOURCE_DIR = "raw_source"
 
 
-def has_class_names(served_model_dir: str) -> bool:
-    """True when the pushed model's `serving_default` has a `classes` (string) output."""
-    signature = tf.saved_model.load(served_model_dir).signatures[SERVING_DEFAULT]
-    return CLASSES in signature.structured_outputs
-
-
-def save_raw_source(served_model_dir: str, target: str) -> None:
-    """Saves at `target` the pushed model with a `serving_default` that leaves out its
-    `classes` output: the same raw inputs and Transform graph, numeric outputs only."""
+def raw_source(served_model_dir: str, target: str) -> str:
+    """The raw source: the pushed model itself when its outputs are all numbers; else, saved at
+    `target` and returned, the pushed model with a `serving_default` that leaves out its
+    `classes` output (the same raw inputs and Transform graph, numeric outputs only)."""
     loaded = tf.saved_model.load(served_model_dir)
     serving = loaded.signatures[SERVING_DEFAULT]
+    if CLASSES not in serving.structured_outputs:
+        return served_model_dir
 
     @tf.function(input_signature=[serving.structured_input_signature[1]])
     def serve(features):
@@ -43,6 +40,7 @@ def save_raw_source(served_model_dir: str, target: str) -> None:
     module = tf.Module()
     module.served = loaded  # tracks the Transform graph's tables and assets
     tf.saved_model.save(module, target, signatures={SERVING_DEFAULT: serve.get_concrete_function()})
+    return target
 
 
 def save_transformed_source(
@@ -91,10 +89,9 @@ class ModelSources:
         """The SavedModel folder for input form `mode` (RAW or TRANSFORMED)."""
         if mode not in self._dirs:
             if mode == RAW:
-                target = self._served_model_dir
-                if has_class_names(target):
-                    target = os.path.join(self._work_dir, RAW_SOURCE_DIR)
-                    save_raw_source(self._served_model_dir, target)
+                target = raw_source(
+                    self._served_model_dir, os.path.join(self._work_dir, RAW_SOURCE_DIR)
+                )
             elif mode == TRANSFORMED:
                 target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)
                 save_transformed_source(self._keras_model_dir, self._tft_output, self._task, target)
