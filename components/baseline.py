@@ -13,7 +13,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 BASELINE_FILE = "baseline.json"
@@ -58,13 +59,13 @@ def compute_baseline(train: np.ndarray, test: np.ndarray, problem_type: str, met
     return {"name": best, "test": result[best], **result}
 
 
-@tfx.dsl.components.component
+@component
 def Baseline(  # noqa: N802 - TFX names components like classes
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    baseline: tfx.dsl.components.OutputArtifact[BaselineResult],
-    label: tfx.dsl.components.Parameter[str],
-    problem_type: tfx.dsl.components.Parameter[str],
-    metric: tfx.dsl.components.Parameter[str],
+    examples: InputArtifact[standard_artifacts.Examples],
+    baseline: OutputArtifact[BaselineResult],
+    label: Parameter[str],
+    problem_type: Parameter[str],
+    metric: Parameter[str],
 ) -> None:
     """Computes the common-sense baseline from train and scores it on test."""
     result = compute_baseline(

@@ -16,7 +16,8 @@ import os
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.baseline import BASELINE_FILE, BaselineResult
@@ -78,16 +79,16 @@ def decide(
     return beats and keeps, reasons
 
 
-@tfx.dsl.components.component
+@component
 def BlessingGate(  # noqa: N802 - TFX names components like classes
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
-    baseline: tfx.dsl.components.InputArtifact[BaselineResult],
-    data_gate: tfx.dsl.components.InputArtifact[DataGateResult],
-    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
-    metric: tfx.dsl.components.Parameter[str],
-    margin: tfx.dsl.components.Parameter[float],
-    tolerance: tfx.dsl.components.Parameter[float],
+    model: InputArtifact[standard_artifacts.Model],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    baseline: InputArtifact[BaselineResult],
+    data_gate: InputArtifact[DataGateResult],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    metric: Parameter[str],
+    margin: Parameter[float],
+    tolerance: Parameter[float],
 ) -> None:
     """Writes a ModelBlessing (`blessed` 1 or 0, as TFX's Pusher reads it) and verdict.json."""
     del data_gate  # Its existence is the proof: the gate stops the run on anomalies.

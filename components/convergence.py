@@ -9,6 +9,9 @@ short.
     fit = fit_until_converged(model, x, y, validation_data=(vx, vy), metric="auc",
                               budget=Budget(epochs=20))
     fit.score, fit.convergence.stopped_by  # the best validation auc; "early_stopping"
+
+A fit given a `phase` (`components.training_phases`) reports its epochs, writes TensorBoard's
+events and is backed up, so that a killed Trainer resumes it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from tensorflow_transform.keras_lib import tf_keras as keras
 
 from components.models import HIGHER_IS_BETTER
+from components.training_phases import Phase, Phases
 
 PATIENCE = 5
 BUDGET_GROWTH = 4  # the cap of a growing budget, in first budgets
@@ -114,6 +118,33 @@ class _GrowingBudget(keras.callbacks.Callback):
         else:
             self.model.stop_training = True
 
+    def get_state(self) -> dict[str, Any]:
+        """The budget so far (for a resumed fit, `components.training_backup`)."""
+        return {"epochs": self.epochs, "grown": self.grown}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.epochs, self.grown = int(state["epochs"]), bool(state["grown"])
+
+
+class _StoppingState:
+    """Early stopping's state, for a resumed fit: the best score, its epoch and weights, the
+    epochs waited since."""
+
+    def __init__(self, stopping: keras.callbacks.EarlyStopping):
+        self.stopping = stopping
+
+    def get_state(self) -> dict[str, Any]:
+        s = self.stopping
+        state = {"wait": s.wait, "best": float(s.best), "best_epoch": s.best_epoch}
+        weights = s.best_weights
+        return {**state, "stopped_epoch": s.stopped_epoch, "arrays": weights or []}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        s = self.stopping
+        s.wait, s.best, s.best_epoch = int(state["wait"]), state["best"], int(state["best_epoch"])
+        s.stopped_epoch = int(state["stopped_epoch"])
+        s.best_weights = list(state["arrays"]) if state.get("arrays") else None
+
 
 def early_stopping(metric: str, patience: int = PATIENCE) -> keras.callbacks.EarlyStopping:
     """Early stopping on the validation metric of success, restoring the best weights."""
@@ -136,6 +167,7 @@ def fit_until_converged(
     metric: str,
     budget: Budget,
     callbacks: Sequence[Any] = (),
+    phase: Phase | None = None,
     **fit_kwargs: Any,
 ) -> Fit:
     """Fits `model` until validation stops improving or the budget's cap, at the best weights.
@@ -146,19 +178,32 @@ def fit_until_converged(
         metric: the Keras metric of success (accuracy, auc, mae).
         budget: the epoch budget.
         callbacks: more callbacks for every fit (pruning's).
-        **fit_kwargs: further `model.fit` arguments (batch_size, verbose).
+        phase: the Trainer's phase this fit is (progress, TensorBoard, backup); default: none.
+        **fit_kwargs: further `model.fit` arguments (batch_size).
     """
     stopping = early_stopping(metric, budget.patience)
     growing = _GrowingBudget(budget)
-    fit = model.fit(
-        x,
-        y,
-        validation_data=validation_data,
+
+    def fit(initial_epoch: int, every: list[Any]) -> None:
+        model.fit(
+            x,
+            y,
+            validation_data=validation_data,
+            epochs=budget.cap,
+            initial_epoch=initial_epoch,
+            callbacks=every,
+            **{"verbose": 0, **fit_kwargs},
+        )
+
+    log = (phase or Phases().phase("fit", "fit")).fit(
+        model,
+        fit,
+        [stopping, growing, *callbacks],
+        {"early_stopping": _StoppingState(stopping), "budget": growing},
         epochs=budget.cap,
-        callbacks=[stopping, growing, *callbacks],
-        **fit_kwargs,
+        total_epochs=lambda: growing.epochs,
     )
-    history = {name: [float(v) for v in values] for name, values in fit.history.items()}
+    history = log.history
     epochs_run = len(history["loss"])
     best = stopping.best_epoch
     convergence = Convergence(
@@ -177,3 +222,32 @@ def fit_until_converged(
         score=history[f"val_{metric}"][best],
         training_score=history[metric][-1],
     )
+
+
+def fit_for_epochs(
+    model: Any,
+    x: Any,
+    y: Any = None,
+    *,
+    epochs: int,
+    callbacks: Sequence[Any] = (),
+    phase: Phase | None = None,
+    **fit_kwargs: Any,
+) -> dict[str, list[float]]:
+    """Fits `model` for `epochs` (the final fit, on the pool); returns its history.
+
+    Args: as `fit_until_converged`'s, with the epoch count instead of a budget.
+    """
+
+    def fit(initial_epoch: int, every: list[Any]) -> None:
+        model.fit(
+            x,
+            y,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=every,
+            **{"verbose": 0, **fit_kwargs},
+        )
+
+    log = (phase or Phases().phase("fit", "fit")).fit(model, fit, list(callbacks), {}, epochs)
+    return log.history

@@ -23,7 +23,8 @@ from typing import Any
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, artifact_utils, standard_artifacts
 
 from components.errors import DataAnomaliesError
@@ -328,13 +329,13 @@ def blocking_message(blocking: list[dict[str, Any]], schema_path: str) -> str:
     )
 
 
-@tfx.dsl.components.component
+@component
 def DataGate(  # noqa: N802 - TFX names components like classes
-    anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
-    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
-    schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    result: tfx.dsl.components.OutputArtifact[DataGateResult],
-    task: tfx.dsl.components.Parameter[str],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    result: OutputArtifact[DataGateResult],
+    task: Parameter[str],
 ) -> None:
     """Raises DataAnomaliesError on a blocking anomaly; else writes the warnings."""
     splits = artifact_utils.decode_split_names(anomalies.split_names)

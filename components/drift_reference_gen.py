@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 from components.drift_reference import REFERENCE_EXAMPLES, build_reference
@@ -32,14 +33,14 @@ def reference_path(drift_reference_uri: str) -> str:
     return os.path.join(drift_reference_uri, REFERENCE_FILE)
 
 
-@tfx.dsl.components.component
+@component
 def DriftReferenceGen(  # noqa: N802 - TFX names components like classes
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
-    drift_reference: tfx.dsl.components.OutputArtifact[DriftReferenceArtifact],
-    task: tfx.dsl.components.Parameter[str],
-    max_examples: tfx.dsl.components.Parameter[int] = REFERENCE_EXAMPLES,
+    examples: InputArtifact[standard_artifacts.Examples],
+    schema: InputArtifact[standard_artifacts.Schema],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
+    drift_reference: OutputArtifact[DriftReferenceArtifact],
+    task: Parameter[str],
+    max_examples: Parameter[int] = REFERENCE_EXAMPLES,
 ) -> None:
     """Writes the reference of the model whose run is `model_run`."""
     with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:

@@ -7,7 +7,8 @@ component is the thin TFX wrapper; the logic is in `components.sources`.
 
 import json
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import example_writer, sources
@@ -15,14 +16,14 @@ from components import example_writer, sources
 SPLIT_COUNTS_PROPERTY = "split_counts"
 
 
-@tfx.dsl.components.component
+@component
 def DatasetExampleGen(  # noqa: N802 - TFX names components like classes
-    examples: tfx.dsl.components.OutputArtifact[standard_artifacts.Examples],
-    source: tfx.dsl.components.Parameter[str],
-    data_dir: tfx.dsl.components.Parameter[str],
-    input_fingerprint: tfx.dsl.components.Parameter[str],
-    max_examples: tfx.dsl.components.Parameter[int] = 0,
-    extra_data_dir: tfx.dsl.components.Parameter[str] = "",
+    examples: OutputArtifact[standard_artifacts.Examples],
+    source: Parameter[str],
+    data_dir: Parameter[str],
+    input_fingerprint: Parameter[str],
+    max_examples: Parameter[int] = 0,
+    extra_data_dir: Parameter[str] = "",
 ) -> None:
     """Loads `source` (JSON of `components.sources`) and writes its splits as tf.Examples.
 

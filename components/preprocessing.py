@@ -16,12 +16,13 @@
 The task reaches this function through Transform's `custom_config` (see `transform_config`).
 """
 
+import math
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.date_features import date_encoding, parse_dates
+from components.date_features import DateParts, date_encoding, parse_dates
 from contract.features import FeatureKind
 from contract.task import TaskContract
 
@@ -49,12 +50,6 @@ def _fill_missing(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
     return tf.reshape(x, [-1])
 
 
-def _as_float(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
-    if isinstance(x, tf.SparseTensor):
-        return tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
-    return tf.cast(x, tf.float32)
-
-
 def multi_hot(words: tf.SparseTensor, depth: int = NUM_WORDS) -> tf.Tensor:
     """A [batch, depth] float tensor with 1.0 at each word index of each example."""
     words = tf.sparse.retain(words, (words.values > 0) & (words.values < depth))
@@ -62,12 +57,41 @@ def multi_hot(words: tf.SparseTensor, depth: int = NUM_WORDS) -> tf.Tensor:
     return tf.cast(tf.sparse.to_indicator(words, depth), tf.float32)
 
 
-def z_score(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """(x - train mean) / train std; a missing value becomes the train mean (0 after scaling)."""
-    x = _as_float(x)
-    mean = tft.mean(x)
-    std = tf.sqrt(tft.var(x))
-    return tf.math.divide_no_nan(_fill_missing(x, mean) - mean, std)
+def _stack_columns(columns: list[tf.Tensor | tf.SparseTensor]) -> tf.Tensor:
+    """A [batch, n] float32 tensor of n one-value features, NaN where a value is missing.
+
+    Each sparse feature is densified against one shared [batch, 1] shape, a single op per
+    column (TFT traces preprocessing_fn several times per run, so every op per column counts),
+    and every op is a TFLite builtin, so an export keeps the Transform graph (docs/exports.md).
+    """
+    missing = tf.constant(math.nan, tf.float32)
+    shape = None
+    blocks = []
+    for column in columns:
+        if isinstance(column, tf.SparseTensor):
+            if shape is None:
+                shape = tf.stack([column.dense_shape[0], 1])  # all features share the batch
+            column = tf.SparseTensor(column.indices, tf.cast(column.values, tf.float32), shape)
+            blocks.append(tf.sparse.to_dense(column, missing))
+        else:
+            blocks.append(tf.reshape(tf.cast(column, tf.float32), [-1, 1]))
+    return tf.reshape(tf.concat(blocks, axis=1), [-1, len(columns)])
+
+
+def z_scores(columns: tf.Tensor) -> tf.Tensor:
+    """Z-scores each column of a [batch, n] float32 tensor with the train mean and standard
+    deviation of its present values; NaN marks a missing value, which becomes the train mean
+    (0 after scaling). A standard deviation of 0 scales to 0, and so does a column without a
+    single present value in train.
+
+    One mean and one variance analyzer over the stacked columns, never one per column: each
+    analyzer adds its own stages to the Transform step's Beam pipeline, a fixed cost of seconds
+    whatever the number of rows. TFT's mean and variance skip NaN, as they skip a missing value.
+    """
+    mean = _finite_or_zero(tft.mean(columns, reduce_instance_dims=False))
+    std = _finite_or_zero(tf.sqrt(tft.var(columns, reduce_instance_dims=False)))
+    filled = tf.where(tf.math.is_nan(columns), mean, columns)
+    return tf.math.divide_no_nan(filled - mean, std)
 
 
 def category_index(x: tf.Tensor | tf.SparseTensor, feature: str) -> tf.Tensor:
@@ -82,28 +106,23 @@ def _finite_or_zero(x: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
 
 
-def date_features(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """[batch, 7]: the year z-scored over the train split's valid dates, then sin/cos of
-    month, day of year and weekday; zeros where the date is missing or unparsable."""
-    parts = parse_dates(_fill_missing(x, ""))
+def _year_or_nan(parts: DateParts) -> tf.Tensor:
+    """The year of each parsed date as float32, NaN where the date is missing or unparsable."""
     year = tf.cast(parts.year, tf.float32)
-    present = tf.where(parts.valid)
-    valid_years = tf.SparseTensor(
-        tf.concat([present, tf.zeros_like(present)], axis=1),
-        tf.gather_nd(year, present),
-        tf.stack([tf.shape(year, out_type=tf.int64)[0], 1]),
-    )
-    # A split without one valid date has no mean; its dates then keep year 0.
-    mean = _finite_or_zero(tft.mean(valid_years))
-    std = _finite_or_zero(tf.sqrt(tft.var(valid_years)))
-    scaled = tf.where(parts.valid, tf.math.divide_no_nan(year - mean, std), tf.zeros_like(year))
-    return date_encoding(parts, scaled)
+    return tf.where(parts.valid, year, tf.constant(math.nan, tf.float32))
 
 
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, Any]:
-    """Maps raw features to model inputs; analyzers (mean, var, vocabulary) see train only."""
+    """Maps raw features to model inputs; analyzers (mean, var, vocabulary) see train only.
+
+    Numeric columns and the years of date columns are z-scored together (`z_scores`), so the
+    step's cost does not grow with the number of columns; each output keeps its feature's name.
+    """
     task = TaskContract.from_json(custom_config["task"])  # an unknown kind raises here
     outputs = {}
+    scaled_names: list[str] = []  # numeric features and date features (their years)
+    scaled_columns: list[tf.Tensor | tf.SparseTensor] = []
+    dates: dict[str, DateParts] = {}
     for feature in task.features:
         name, x = feature.name, inputs[feature.name]
         if feature.kind is FeatureKind.IMAGE:
@@ -111,11 +130,18 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         elif feature.kind is FeatureKind.SEQUENCE:
             outputs[name] = multi_hot(x)
         elif feature.kind is FeatureKind.NUMERIC:
-            outputs[name] = z_score(x)
+            scaled_names.append(name)
+            scaled_columns.append(x)
         elif feature.kind is FeatureKind.DATE:
-            outputs[name] = date_features(x)
+            dates[name] = parse_dates(_fill_missing(x, ""))
+            scaled_names.append(name)
+            scaled_columns.append(_year_or_nan(dates[name]))
         else:
             outputs[name] = category_index(x, name)
+    if scaled_columns:
+        scaled = tf.unstack(z_scores(_stack_columns(scaled_columns)), axis=1)
+        for name, column in zip(scaled_names, scaled, strict=True):
+            outputs[name] = date_encoding(dates[name], column) if name in dates else column
     label = task.label
     outputs[label] = _fill_missing(inputs[label], tf.zeros([], inputs[label].dtype))
     return outputs

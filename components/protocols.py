@@ -12,7 +12,10 @@ reported number and no monitoring reference comes from rows a model was fit on:
   and the predictions are out of fold: each pool row predicted by the fold models that did not
   see it, averaged over the repeats.
 
-They take a `build(hidden_units)` function and data (datasets or arrays), not TFX's `fn_args`.
+They take a `build(hidden_units)` function and data (datasets or arrays), not TFX's `fn_args`,
+and a `components.training_phases.Phases` that names each fit (its progress lines, TensorBoard
+folder and backup): "search" (and "capacity", the scaled model) and "final" for hold-out,
+"fold-<i>" (and "fold-1-capacity") and "final" for K-fold.
 """
 
 from __future__ import annotations
@@ -26,8 +29,16 @@ import numpy as np
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
 from components.capacity import Capacity, fit_with_capacity
-from components.convergence import EARLY_STOPPING, EPOCH_CAP, Budget, Fit, fit_until_converged
+from components.convergence import (
+    EARLY_STOPPING,
+    EPOCH_CAP,
+    Budget,
+    Fit,
+    fit_for_epochs,
+    fit_until_converged,
+)
 from components.errors import BadDataError
+from components.training_phases import Phases
 
 K_FOLDS = 4
 KFOLD = "kfold"  # the task spec's protocol name; any other is hold-out
@@ -77,6 +88,16 @@ def _capacity_history(fits: Sequence[Fit], capacity: Capacity) -> dict[str, Any]
     return {"capacity_fits": [fit.history for fit in fits]} if capacity.scaled else {}
 
 
+def _xy(data: Any) -> tuple[Any, Any]:
+    """`model.fit`'s x and y of a dataset of (features, label) batches or (features, labels)."""
+    return (data[0], data[1]) if isinstance(data, tuple) else (data, None)
+
+
+def _inputs(data: Any) -> Any:
+    """The features alone, for `model.predict`."""
+    return data[0] if isinstance(data, tuple) else data.map(lambda x, y: x)
+
+
 def hold_out(
     build: Build,
     hidden_units: tuple[int, ...],
@@ -87,43 +108,60 @@ def hold_out(
     metric: str,
     budget: Budget,
     callbacks: Sequence[Any] = (),
+    batch_size: int | None = None,
+    phases: Phases | None = None,
 ) -> ProtocolResult:
     """Fits on train, validated on eval, then a fresh model on the pool for the best epochs.
 
     Args:
         build: a compiled model of the given hidden units.
         hidden_units: the task's architecture.
-        train, pool: `(features, label)` datasets, shuffled; `pool` is train + eval.
-        validation: the eval split as a `(features, label)` tf.data dataset.
+        train, validation, pool: the train split, the eval split and both (the pool): each a
+            dataset of `(features, label)` batches (train and pool shuffled), or
+            `(features, labels)` arrays, which Keras shuffles each epoch.
         metric: the Keras metric of success.
         budget: the epoch budget of the search fit.
         callbacks: more callbacks for every fit (pruning's).
+        batch_size: the batch of arrays (datasets are batched).
+        phases: the run's phases (progress, TensorBoard, backups); default: none.
     """
+    phases = phases or Phases()
     fits: list[Fit] = []
 
     def search(units: tuple[int, ...]) -> Fit:
+        key, title = (
+            ("search", "search fit") if units == hidden_units else ("capacity", "capacity fit")
+        )
         fits.append(
             fit_until_converged(
                 build(units),
-                train,
+                *_xy(train),
                 validation_data=validation,
                 metric=metric,
                 budget=budget,
                 callbacks=callbacks,
-                verbose=2,  # one line per epoch in the log
+                phase=phases.phase(key, title),
+                batch_size=batch_size,
             )
         )
         return fits[-1]
 
     kept, capacity = fit_with_capacity(search, hidden_units, metric, budget_fixed=not budget.grow)
     # The held-out outputs of the model that never saw eval: the monitoring reference.
-    eval_predictions = kept.model.predict(validation.map(lambda x, y: x), verbose=0)
+    eval_predictions = kept.model.predict(_inputs(validation), batch_size=batch_size, verbose=0)
     epochs = kept.convergence.best_epoch
     final = build(capacity.kept)
-    final_fit = final.fit(pool, epochs=epochs, callbacks=list(callbacks), verbose=2)
+    final_history = fit_for_epochs(
+        final,
+        *_xy(pool),
+        epochs=epochs,
+        callbacks=callbacks,
+        phase=phases.phase("final", "final fit"),
+        batch_size=batch_size,
+    )
     history = {
         **kept.history,
-        "final_fit": final_fit.history,
+        "final_fit": final_history,
         "best_epoch": epochs,
         **_capacity_history(fits, capacity),
     }
@@ -206,6 +244,7 @@ def k_fold(
     repeats: int = 1,
     seed: int = 0,
     callbacks: Sequence[Any] = (),
+    phases: Phases | None = None,
 ) -> ProtocolResult:
     """Iterated K-fold over the pool (book listings 4.27-4.31 with early stopping), then the
     final model on the whole pool for the mean best epoch count.
@@ -223,12 +262,17 @@ def k_fold(
         stratify: stratify the folds by label (classification).
         k, repeats, seed: K folds, P repeats, the shuffle's seed.
         callbacks: more callbacks for every fit (pruning's).
+        phases: the run's phases (progress, TensorBoard, backups); default: none.
     """
+    phases = phases or Phases()
     splits = fold_splits(labels, k, repeats, seed, stratify)
     tried: list[Fit] = []
 
-    def train(units: tuple[int, ...], split: tuple[np.ndarray, np.ndarray]) -> Fit:
-        fit_rows, held = split
+    def train(units: tuple[int, ...], fold: int) -> Fit:
+        fit_rows, held = splits[fold]
+        key, title = f"fold-{fold + 1}", f"fold {fold + 1}/{len(splits)}"
+        if fold == 0 and units != hidden_units:  # the capacity check's scaled model
+            key, title = f"{key}-capacity", f"{title} capacity"
         return fit_until_converged(
             build(units),
             _rows(features, fit_rows),
@@ -237,18 +281,18 @@ def k_fold(
             metric=metric,
             budget=budget,
             callbacks=callbacks,
+            phase=phases.phase(key, title),
             batch_size=batch_size,
-            verbose=0,
         )
 
     def first_fold(units: tuple[int, ...]) -> Fit:
-        tried.append(train(units, splits[0]))
+        tried.append(train(units, 0))
         return tried[-1]
 
     first, capacity = fit_with_capacity(
         first_fold, hidden_units, metric, budget_fixed=not budget.grow
     )
-    fits = [first, *(train(capacity.kept, split) for split in splits[1:])]
+    fits = [first, *(train(capacity.kept, fold) for fold in range(1, len(splits)))]
     predictions = np.zeros((len(labels), _outputs(first.model)), np.float64)
     for fold, (fit, (_, held)) in enumerate(zip(fits, splits, strict=True)):
         # Each repeat predicts every pool row once, by the fold model that did not see it.
@@ -259,16 +303,17 @@ def k_fold(
         )
     epochs = max(1, int(round(float(np.mean([f.convergence.best_epoch for f in fits])))))
     final = build(capacity.kept)
-    final_fit = final.fit(
+    final_history = fit_for_epochs(
+        final,
         features,
         labels,
         epochs=epochs,
+        callbacks=callbacks,
+        phase=phases.phase("final", "final fit"),
         batch_size=batch_size,
-        callbacks=list(callbacks),
-        verbose=0,
     )
     history = {
-        **final_fit.history,
+        **final_history,
         "folds": [fit.history for fit in fits],
         "fold_best_epochs": [fit.convergence.best_epoch for fit in fits],
         **_capacity_history(tried, capacity),

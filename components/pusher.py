@@ -10,7 +10,8 @@ reference that DriftReferenceGen produced. Like TFX's own Pusher, it only copies
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
@@ -59,16 +60,16 @@ def publish(
     return publish_version(serving_dir, fill)
 
 
-@tfx.dsl.components.component
+@component
 def AtomicPusher(  # noqa: N802 - TFX names components like classes
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    model_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
-    model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
-    statistics: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleStatistics],
-    schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    drift_reference: tfx.dsl.components.InputArtifact[DriftReferenceArtifact],
-    pushed_model: tfx.dsl.components.OutputArtifact[standard_artifacts.PushedModel],
-    serving_dir: tfx.dsl.components.Parameter[str],
+    model: InputArtifact[standard_artifacts.Model],
+    model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    drift_reference: InputArtifact[DriftReferenceArtifact],
+    pushed_model: OutputArtifact[standard_artifacts.PushedModel],
+    serving_dir: Parameter[str],
 ) -> None:
     """Pushes when the blessing says so and the model is not published yet.
 

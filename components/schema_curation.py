@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from contract import schema_domains
@@ -118,11 +119,11 @@ def curate(schema: schema_pb2.Schema, task: TaskContract) -> schema_pb2.Schema:
     return curated
 
 
-@tfx.dsl.components.component
+@component
 def CurateSchema(  # noqa: N802 - TFX names components like classes
-    schema: tfx.dsl.components.InputArtifact[standard_artifacts.Schema],
-    curated_schema: tfx.dsl.components.OutputArtifact[standard_artifacts.Schema],
-    task: tfx.dsl.components.Parameter[str],
+    schema: InputArtifact[standard_artifacts.Schema],
+    curated_schema: OutputArtifact[standard_artifacts.Schema],
+    task: Parameter[str],
 ) -> None:
     """Writes `curate(schema, task)`; `task` is the task contract's JSON (contract/task.py)."""
     curated = curate(read_schema(schema.uri), TaskContract.from_json(task))

@@ -29,7 +29,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 from components.models import HIGHER_IS_BETTER
@@ -276,11 +277,11 @@ def fit_simple_models(examples_uri: str, task: TaskContract) -> dict:
     return compute_simple_models(train, read_table(examples_uri, "test", task), task)
 
 
-@tfx.dsl.components.component
+@component
 def SimpleModels(  # noqa: N802 - TFX names components like classes
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    simple_models: tfx.dsl.components.OutputArtifact[SimpleModelsResult],
-    task: tfx.dsl.components.Parameter[str],
+    examples: InputArtifact[standard_artifacts.Examples],
+    simple_models: OutputArtifact[SimpleModelsResult],
+    task: Parameter[str],
 ) -> None:
     """Writes simple_models.json (`fit_simple_models`)."""
     result = fit_simple_models(examples.uri, TaskContract.from_json(task))

@@ -7,10 +7,15 @@ every non-test row: train + eval. Training runs until validation stops improving
 
 The Keras metric of success is named as in `components.models.metric_for` (accuracy, auc, mae).
 
-Writes, beside the model run: `history.json`, `loss.png` and `<metric>.png` (figures 4.4/4.5),
+The examples are held in memory when they fit `components.training_data`'s budget, else
+streamed. Each fit reports a line per epoch, writes TensorBoard's events and is backed up
+(`components.training_phases`): a rerun after a kill resumes it.
+
+Writes, in the model run: `history.json`, `loss.png` and `<metric>.png` (figures 4.4/4.5),
 `training.json` (protocol, epochs, eval score and fold scores, convergence, capacity, strategy
-and devices) and `eval_predictions.json` (held-out outputs, never of rows the model that made
-them was fit on: the monitoring reference).
+and devices, the seconds of each epoch by fit, the fits resumed, how the examples were held),
+`eval_predictions.json` (held-out outputs, never of rows the model that made them was fit on:
+the monitoring reference) and `tensorboard/<fit>/` (TensorBoard's `train/`, `validation/`).
 """
 
 import dataclasses
@@ -21,27 +26,37 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_transform.keras_lib import tf_keras as keras
-from tfx_bsl.public import tfxio
 
 from components import history as training_history
 from components import protocols
+from components.autograph_rules import leave_libraries_unconverted
 from components.convergence import Budget
 from components.distribution import choose_distribution
 from components.models import ModelConfig, build_model, metric_for
 from components.preprocessing import vocabulary_name
 from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 from components.signatures import make_signatures
+from components.step_progress import report as report_line
+from components.training_backup import backup_folder
+from components.training_data import (
+    MEMORY_BUDGET_BYTES,
+    Pool,
+    in_memory_pool,
+    transformed_arrays,
+    transformed_dataset,
+)
+from components.training_phases import Phases
 from contract.features import FeatureKind, ProblemType
 from contract.task import TaskContract
 from contract.version_assets import EVAL_PREDICTIONS_FILE
 from contract.versions import write_json
 
-PARSE_BATCH = 1024
-SHUFFLE_BUFFER = 60_000
 TRAINING_FILE = "training.json"
 # Beside the serving SavedModel: the Keras model alone (transformed features in), for exports
 # whose runtime cannot run the Transform graph.
 KERAS_MODEL_DIR = "Format-Keras"
+# Under the model run: TensorBoard's event files, a folder per fit (`search/`, `final/`, ...).
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,36 +91,6 @@ class TrainerConfig:
         return {**fields, "task": self.task.to_json(), "hidden_units": list(self.hidden_units)}
 
 
-def transformed_dataset(fn_args, files, tft_output, config, batch_size: int, shuffle: bool):
-    """Raw examples, transformed by the Transform graph, as (features, label) batches.
-
-    Parsed raw examples are cached in memory after the first epoch (parsing is the cost; the
-    Transform graph is cheap) and reshuffled every epoch.
-    """
-    options = tfxio.TensorFlowDatasetOptions(batch_size=PARSE_BATCH, shuffle=False, num_epochs=1)
-    raw = fn_args.data_accessor.tf_dataset_factory(files, options, tft_output.raw_metadata.schema)
-    raw = raw.unbatch().cache()
-    if shuffle:
-        raw = raw.shuffle(SHUFFLE_BUFFER, seed=config.seed, reshuffle_each_iteration=True)
-    tft_layer = tft_output.transform_features_layer()
-
-    def transform(features):
-        transformed = tft_layer(features)
-        return transformed, transformed.pop(config.task.label)
-
-    return (
-        raw.batch(batch_size)
-        .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def _in_memory(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    batches = list(dataset.as_numpy_iterator())
-    features = {name: np.concatenate([b[0][name] for b in batches]) for name in batches[0][0]}
-    return features, np.concatenate([b[1] for b in batches])
-
-
 def keras_model_path(model_uri: str) -> str:
     """Where the Trainer saves the Keras model alone, in a Model artifact."""
     return os.path.join(model_uri, KERAS_MODEL_DIR)
@@ -134,8 +119,20 @@ def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> Mo
     )
 
 
+def _phases(fn_args: Any, metric: str) -> Phases:
+    """Epoch lines, TensorBoard's events under the model run (TFX's Trainer convention, book
+    7.3.4: `tensorboard --logdir <model_run>`) and backups that a rerun resumes (book 7.3.2)."""
+    return Phases(
+        metric=metric,
+        report=True,
+        tensorboard_dir=os.path.join(fn_args.model_run_dir, TENSORBOARD_DIR),
+        backup_dir=backup_folder(fn_args),
+    )
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (`run_fn='components.trainer.run_fn'`)."""
+    leave_libraries_unconverted()
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(config.seed)
     distribution = choose_distribution(config.tpu, config.mixed_precision)
@@ -144,6 +141,8 @@ def run_fn(fn_args) -> None:
     model_settings = model_config(config, tft_output, hyperparameters)
     batch_size = distribution.global_batch_size(config.batch_size)
     metric, _ = metric_for(config.task.problem_type)
+    label = config.task.label
+    phases = _phases(fn_args, metric)
 
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tft_output, config, batch_size, shuffle)
@@ -156,8 +155,10 @@ def run_fn(fn_args) -> None:
     callbacks = pruning_callbacks(config.prune_sparsity)
     # The pool of the protocols: every non-test row.
     pool_files = fn_args.train_files + fn_args.eval_files
+    inputs: dict[str, Any]  # how the examples were held, for training.json
     if config.protocol == protocols.KFOLD:
-        features, labels = _in_memory(dataset(pool_files, False))
+        features, labels = transformed_arrays(fn_args, pool_files, tft_output, label)
+        inputs = {"in_memory": True, "size_bytes": Pool(features, labels, len(labels)).size_bytes}
         result = protocols.k_fold(
             build,
             model_settings.hidden_units,
@@ -170,17 +171,31 @@ def run_fn(fn_args) -> None:
             repeats=config.kfold_repeats,
             seed=config.seed,
             callbacks=callbacks,
+            phases=phases,
         )
     else:
+        pool = in_memory_pool(fn_args, tft_output, label)
+        if pool is not None:
+            data: dict[str, Any] = {"train": pool.train, "validation": pool.eval, "pool": pool.all}
+            inputs = {"in_memory": True, "size_bytes": pool.size_bytes}
+            report_line(f"examples in memory: {pool.labels.size} rows, {_mib(pool.size_bytes)}")
+        else:
+            data = {
+                "train": dataset(fn_args.train_files, True),
+                "validation": dataset(fn_args.eval_files, False),
+                "pool": dataset(pool_files, True),
+            }
+            inputs = {"in_memory": False, "size_bytes": None}
+            report_line(f"examples streamed: over the {_mib(MEMORY_BUDGET_BYTES)} memory budget")
         result = protocols.hold_out(
             build,
             model_settings.hidden_units,
-            dataset(fn_args.train_files, True),
-            dataset(fn_args.eval_files, False),
-            dataset(pool_files, True),
+            **data,
             metric=metric,
             budget=budget,
             callbacks=callbacks,
+            batch_size=batch_size if pool is not None else None,
+            phases=phases,
         )
     model = result.model
     model_settings = dataclasses.replace(
@@ -215,6 +230,9 @@ def run_fn(fn_args) -> None:
             "hyperparameters": dataclasses.asdict(model_settings),
             "distribution": {**distribution.describe(), "global_batch_size": batch_size},
             "pruning": pruning,
+            "epoch_s": phases.epoch_s,
+            "resumed_after": phases.resumed_after,
+            "input": inputs,
         },
         indent=1,
         default=float,
@@ -231,3 +249,8 @@ def run_fn(fn_args) -> None:
     model.save(keras_model_path(model_uri), include_optimizer=False)
     signatures = make_signatures(model, tft_output, config.task)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
+    phases.drop_backups()
+
+
+def _mib(size_bytes: int) -> str:
+    return f"{size_bytes / 2**20:.1f} MiB"

@@ -11,11 +11,13 @@ import dataclasses
 import keras
 import keras_tuner
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.tuner.component import TunerFnResult
 
+from components.autograph_rules import leave_libraries_unconverted
 from components.convergence import PATIENCE
 from components.models import build_model
-from components.trainer import TrainerConfig, model_config, transformed_dataset
+from components.trainer import TrainerConfig, model_config
+from components.training_data import transformed_dataset
 
 SEARCH_SPACE = {
     "units": [16, 32, 64, 128, 256, 512],
@@ -25,8 +27,9 @@ SEARCH_SPACE = {
 }
 
 
-def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args) -> TunerFnResult:
     """TFX Tuner entry point (`tuner_fn='components.tuning.tuner_fn'`)."""
+    leave_libraries_unconverted()
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
@@ -48,7 +51,7 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tft_output, config, config.batch_size, shuffle)
 
-    return tfx.components.TunerFnResult(
+    return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
             "x": dataset(fn_args.train_files, True),

@@ -4,7 +4,7 @@
     dlwp run DATASET | --csv FILE --label COL --task T  [--home] [--data-dir] [--max-examples N]
              [--epochs N] [--kfold-repeats P] [--tpu NAME] [--mixed-precision]
              [--tune [--tune-trials N]]
-             [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache]
+             [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache] [--json]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
@@ -28,7 +28,9 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +137,7 @@ def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from components.csv_dataset import csv_model_name
 
+    started = time.monotonic()
     if (args.dataset is None) == (args.csv is None):
         parser.error("give either a DATASET or --csv FILE")
     if args.csv is not None and (not args.label or not args.task):
@@ -149,8 +152,13 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
+        terminal.write("loading TensorFlow, TFX and Beam ...\n")
+        terminal.flush()
+        loading = time.monotonic()
         from pipelines import local_runner
         from pipelines.tasks import csv_task
+
+        terminal.write(f"loaded in {time.monotonic() - loading:.1f} s\n")
 
         if args.csv is not None:
             task = csv_task(os.path.abspath(args.csv), args.label, args.task)
@@ -171,8 +179,38 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             **_given(args, "max_examples"),
         )
         summary = local_runner.run(task, settings, terminal, log_path)
-    print(json.dumps(summary, indent=2))
+    _print_outcome(summary, args.json, home, log_path, time.monotonic() - started)
     return 0
+
+
+def _print_outcome(
+    summary: dict[str, Any], as_json: bool, home: str, log_path: str, total_s: float
+) -> None:
+    """The end of `dlwp run`: the short table (pipelines/run_table.py), or the summary JSON
+    with --json. Both modules are loaded by then: the imports cost nothing."""
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    from contract.versions import list_versions
+    from pipelines.local_runner import HomePaths
+    from pipelines.request_example import default_request_path
+    from pipelines.run_table import RunOutputs, run_table
+
+    paths = HomePaths(home, summary["model"])
+    versions = list_versions(paths.serving)
+    outputs = RunOutputs(
+        summary_path=paths.summary_path,
+        reports_dir=paths.reports,
+        serving_dir=paths.serving,
+        exports_dir=paths.exports,
+        log_path=log_path,
+        request_path=default_request_path(home, summary["model"]),
+        # The commands printed name the home unless it is the one they would find anyway.
+        home_flag="" if home == _home(None) else f" --home {shlex.quote(home)}",
+        latest_version=versions[-1] if versions else None,
+        total_s=total_s,
+    )
+    print("\n".join(run_table(summary, outputs)))
 
 
 def _read_schema_flag(path: str) -> Any:
@@ -510,6 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a curated schema (schema.pbtxt) instead of the one inferred from train, when the "
         "data gate finds the inferred one too strict",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary JSON (as in <home>/reports/<model>/summary.json) instead of "
+        "the short table",
     )
     run.set_defaults(func=_run)
 

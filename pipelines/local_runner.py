@@ -12,7 +12,8 @@ import time
 from typing import Any, TextIO
 
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.data_gate import warning_lines
 from components.errors import DlwpError
@@ -129,7 +130,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         terminal.write("\n".join(task.data_report.lines()) + "\n")
         write_json(paths.columns_path, task.data_report.to_json())
     tf.io.gfile.makedirs(paths.pipeline_root)
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
+    metadata = tfx_metadata.sqlite_metadata_connection_config(paths.metadata_path)
     pipeline = create_pipeline(
         task,
         pipeline_root=paths.pipeline_root,
@@ -154,7 +155,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
     progress = ComponentProgress(terminal, total=len(pipeline.components))
     with progress.listening():
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            LocalDagRunner().run(pipeline)
         except Exception as error:  # Reported below, after the summary is written.
             logging.getLogger(__name__).error("pipeline failed", exc_info=error)
             failure = error

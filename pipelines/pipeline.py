@@ -3,7 +3,21 @@
 import re
 from collections.abc import Sequence
 
-from tfx import v1 as tfx
+from tfx.components.evaluator.component import Evaluator
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import trainer_pb2, transform_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components import sources
 from components.baseline import Baseline
@@ -61,7 +75,7 @@ def create_pipeline(
     enable_cache: bool = True,
     extra_data_dir: str = "",
     schema_file: str = "",
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """Builds the pipeline of `task`.
 
     Args:
@@ -94,15 +108,15 @@ def create_pipeline(
     ).with_id("ExampleGen")
 
     # Understand the data (6.1.3): feature statistics per split.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
 
     # The schema is learnt from train only, so that eval and test are checked against it; or
     # it is the user's curated copy (TFX's ImportSchemaGen), when the inferred one is too strict.
-    schema_gen: tfx.components.SchemaGen | tfx.components.ImportSchemaGen
+    schema_gen: SchemaGen | ImportSchemaGen
     if schema_file:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+        schema_gen = ImportSchemaGen(schema_file=schema_file)
     else:
-        schema_gen = tfx.components.SchemaGen(
+        schema_gen = SchemaGen(
             statistics=statistics_gen.outputs["statistics"],
             infer_feature_shape=True,
             exclude_splits=list(VALIDATED_SPLITS),
@@ -114,7 +128,7 @@ def create_pipeline(
     schema = curate_schema.outputs["curated_schema"]
 
     # Validate eval and test against the train schema (missing features, types, domains).
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema,
         exclude_splits=[TRAIN_SPLIT],
@@ -131,39 +145,46 @@ def create_pipeline(
 
     # Prepare the data (6.2.1) with statistics of train only; the graph is applied on the fly
     # by the Trainer and inside the SavedModel (no materialized copy of multi-hot vectors).
-    transform = tfx.components.Transform(
+    # StatisticsGen and DataGate already looked at the raw data, and nothing reads Transform's
+    # own statistics or its analyzer cache: without them an image or word task, which has no
+    # analyzer, is transformed in place without a Beam pipeline.
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema,
         preprocessing_fn="components.preprocessing.preprocessing_fn",
         custom_config=transform_config(task.contract()),
         materialize=False,
-        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT]),
+        splits_config=transform_pb2.SplitsConfig(analyze=[TRAIN_SPLIT]),
+        disable_statistics=True,
+        disable_analyzer_cache=True,
     )
     transform.add_upstream_node(data_gate)
 
     # Regularize and tune (6.2.5), when asked: a search over units, dropout, L2, learning rate.
     tuner = None
     if training.tune_trials:
-        tuner = tfx.components.Tuner(
+        from tfx.components.tuner.component import Tuner  # only a tuned run loads KerasTuner
+
+        tuner = Tuner(
             tuner_fn="components.tuning.tuner_fn",
             examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema,
-            train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
-            eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+            train_args=trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT]),
+            eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
             custom_config=trainer_config(task, training),
         )
 
     # Choose a protocol (6.2.2), scale up until it overfits (6.2.4): the book's model, hold-out
     # or K-fold, early stopping on the validation loss, curves kept for the report.
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn="components.trainer.run_fn",
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
-        eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+        train_args=trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT]),
+        eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=trainer_config(task, training),
     )
 
@@ -180,18 +201,16 @@ def create_pipeline(
     simple_models = SimpleModels(examples=example_gen.outputs["examples"], task=task_json)
 
     # The last model this pipeline blessed, to check the new one does not regress.
-    last_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.Model, producer_component_id="Trainer"
-        ),
-        model_blessing=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.ModelBlessing, producer_component_id="BlessingGate"
+    last_blessed_model = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model, producer_component_id="Trainer"),
+        model_blessing=Channel(
+            type=standard_artifacts.ModelBlessing, producer_component_id="BlessingGate"
         ),
     ).with_id("LastBlessedModel")
 
     # Measure success (6.1.4) on the test split with TFMA, overall and per class.
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=last_blessed_model.outputs["model"],
@@ -243,7 +262,7 @@ def create_pipeline(
         settings=ExportSettings().to_json(),
     ).with_id("Exporter")
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name="dlwp-" + re.sub(r"[^A-Za-z0-9-]", "-", task.name),
         pipeline_root=pipeline_root,
         components=[

@@ -130,6 +130,8 @@ def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -
         "pushed_version": pushed_version(record),
         "exports": exports(record),
         "training": _training(training),
+        # The Trainer writes TensorBoard's event files into its model run (book 7.3.4).
+        "tensorboard": model_run_dir(record),
         "timings_s": timings_s,
         "cached": record.cached if record else [],
     }

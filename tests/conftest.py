@@ -66,6 +66,7 @@ SHARED_RUNS = {
     "house_runs": "houses",
     "breast_cancer_run": "breast_cancer",
     "messy_run": "messy_csv",
+    "terminal_runs": "terminal",
 }
 
 

@@ -22,7 +22,8 @@ import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 from tfx.utils import path_utils
 
@@ -69,12 +70,13 @@ def export_model(
         settings.max_examples,
         settings.representative_examples,
     )
-    signature = tf.saved_model.load(served_model_dir).signatures[SERVING_DEFAULT]
+    sources = ModelSources(served_model_dir, keras_model_dir, tft_output, task, work_dir)
     reference_outputs, reference_latency = runtimes.saved_model_predict(
-        signature, inputs.get(RAW, TEST_SPLIT), settings.latency_examples
+        sources.served.signatures[SERVING_DEFAULT],
+        inputs.get(RAW, TEST_SPLIT),
+        settings.latency_examples,
     )
     reference_weight_bytes = sizes.checkpoint_weight_bytes(keras_model_dir)
-    sources = ModelSources(served_model_dir, keras_model_dir, tft_output, task, work_dir)
     exporter = FormatExporter(
         sources, inputs, reference_outputs, reference_weight_bytes, task, settings
     )
@@ -104,17 +106,17 @@ def pushed_version(pushed_model) -> int | None:
     return None
 
 
-@tfx.dsl.components.component
+@component
 def InferenceExporter(  # noqa: N802 - TFX names components like classes
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
-    pushed_model: tfx.dsl.components.InputArtifact[standard_artifacts.PushedModel],
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[standard_artifacts.TransformGraph],
-    exports: tfx.dsl.components.OutputArtifact[InferenceExports],
-    exports_dir: tfx.dsl.components.Parameter[str],
-    model_name: tfx.dsl.components.Parameter[str],
-    task: tfx.dsl.components.Parameter[str],
-    settings: tfx.dsl.components.Parameter[str],
+    model: InputArtifact[standard_artifacts.Model],
+    pushed_model: InputArtifact[standard_artifacts.PushedModel],
+    examples: InputArtifact[standard_artifacts.Examples],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
+    exports: OutputArtifact[InferenceExports],
+    exports_dir: Parameter[str],
+    model_name: Parameter[str],
+    task: Parameter[str],
+    settings: Parameter[str],
 ) -> None:
     """Exports the pushed version of `model`; records `exported_version` (0: nothing pushed) and
     `reused` (1: that version was exported by an earlier run).

@@ -24,11 +24,16 @@ TRANSFORMED_SOURCE_DIR = "transformed_source"
 RAW_SOURCE_DIR = "raw_source"
 
 
-def raw_source(served_model_dir: str, target: str) -> str:
+def raw_source(served_model_dir: str, target: str, loaded: Any = None) -> str:
     """The raw source: the pushed model itself when its outputs are all numbers; else, saved at
     `target` and returned, the pushed model with a `serving_default` that leaves out its
-    `classes` output (the same raw inputs and Transform graph, numeric outputs only)."""
-    loaded = tf.saved_model.load(served_model_dir)
+    `classes` output (the same raw inputs and Transform graph, numeric outputs only).
+
+    Args:
+        loaded: the pushed model as `tf.saved_model.load` gives it, when already loaded.
+    """
+    if loaded is None:
+        loaded = tf.saved_model.load(served_model_dir)
     serving = loaded.signatures[SERVING_DEFAULT]
     if CLASSES not in serving.structured_outputs:
         return served_model_dir
@@ -67,8 +72,8 @@ def save_transformed_source(
 
 
 class ModelSources:
-    """The source SavedModel of each input form; the transformed one is saved under
-    `work_dir` the first time a format asks for it."""
+    """The pushed model, loaded once (`served`), and the source SavedModel of each input form;
+    the raw and transformed ones are saved under `work_dir` the first time a format asks."""
 
     def __init__(
         self,
@@ -83,14 +88,24 @@ class ModelSources:
         self._task = task
         self._work_dir = work_dir
         self._served_model_dir = served_model_dir
+        self._served: Any = None
         self._dirs: dict[str, str] = {}
+
+    @property
+    def served(self) -> Any:
+        """The pushed model, as `tf.saved_model.load` gives it (loaded on first use)."""
+        if self._served is None:
+            self._served = tf.saved_model.load(self._served_model_dir)
+        return self._served
 
     def get(self, mode: str) -> str:
         """The SavedModel folder for input form `mode` (RAW or TRANSFORMED)."""
         if mode not in self._dirs:
             if mode == RAW:
                 target = raw_source(
-                    self._served_model_dir, os.path.join(self._work_dir, RAW_SOURCE_DIR)
+                    self._served_model_dir,
+                    os.path.join(self._work_dir, RAW_SOURCE_DIR),
+                    self.served,
                 )
             elif mode == TRANSFORMED:
                 target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)

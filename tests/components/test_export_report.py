@@ -216,3 +216,19 @@ def test_a_missing_runtime_is_recorded_once_and_not_retried(monkeypatch, tmp_pat
     result = exporter.export(_format("tfjs_like"), str(tmp_path / "out"))
     assert len(calls) == 1 and not result.published
     assert result.to_json()["reason"] == "no node; run `make install`"
+
+
+def test_each_format_reports_one_progress_line_with_its_verdict(monkeypatch, tmp_path, caplog):
+    outputs = {"scores": np.array([0.2, 0.7, 0.9])}
+    exporter = _exporter(monkeypatch, tmp_path, lambda *args: (outputs, 0.1))
+    with caplog.at_level("INFO", logger="dlwp.progress"):
+        exporter.export(_format("plain"), str(tmp_path / "plain"))
+        exporter.export(_format("broken", fails_on=("raw", "transformed")), str(tmp_path / "b"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "dlwp.progress"]
+    assert len(lines) == 2
+    assert lines[0].startswith("plain  converted ")
+    assert lines[0].endswith("parity on 3 examples: auc 1.0000 (delta +0.0000) published")
+    assert lines[1] == (
+        "broken  not exported: raw input: ValueError: broken cannot convert /source/raw; "
+        "transformed input: ValueError: broken cannot convert /source/transformed"
+    )

@@ -1,5 +1,5 @@
-"""A split's tf.Examples as the raw inputs of `serving_default`: missing values and ragged
-sequences become what a client would send (NaN, "", padding 0)."""
+"""A split's tf.Examples, read whole and in order, as the raw inputs of `serving_default`:
+missing values and ragged sequences become what a client would send (NaN, "", padding 0)."""
 
 import numpy as np
 import tensorflow as tf
@@ -56,3 +56,22 @@ def test_sequences_are_padded_across_parse_batches(monkeypatch):
     records = [_example(words=[1], price=0.0), _example(words=[1, 2, 3], price=0.0)]
     words = raw_inputs(records, SPEC, [("words", "sequence")])["words"]
     np.testing.assert_array_equal(words, [[1, 0, 0], [1, 2, 3]])
+
+
+def test_a_split_is_read_whole_and_in_order_across_files_and_batches(monkeypatch, tmp_path):
+    from components.exporting import split_inputs
+
+    monkeypatch.setattr(split_inputs, "READ_BATCH", 2)  # batches that end inside each file
+    folder = tmp_path / "Split-test"
+    folder.mkdir()
+    records = [_example(price=float(i)) for i in range(7)]
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    for name, part in (
+        ("data-00000-of-00002.gz", records[:4]),
+        ("data-00001-of-00002.gz", records[4:]),
+    ):
+        with tf.io.TFRecordWriter(str(folder / name), options) as writer:
+            for record in part:
+                writer.write(record)
+    assert split_inputs.read_split(str(tmp_path), "test") == records
+    assert split_inputs.read_split(str(tmp_path), "test", limit=3) == records[:3]

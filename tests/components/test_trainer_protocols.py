@@ -202,6 +202,27 @@ def test_hold_out_scores_and_predicts_eval_with_the_model_fit_on_train_only():
     assert len(result.history["final_fit"]["loss"]) == result.epochs
 
 
+def test_hold_out_on_arrays_fits_the_final_model_on_the_pool_arrays():
+    tf_keras.utils.set_random_seed(0)
+    train, held = linear_rows(64, seed=1), linear_rows(32, seed=2)
+    pool = (
+        {k: np.concatenate([train[0][k], held[0][k]]) for k in train[0]},
+        np.r_[train[1], held[1]],
+    )
+    fitted, predicted = {}, []
+    build = recording(builder("binary", ["a", "b"], 1e-2), fitted, predicted)
+    result = protocols.hold_out(
+        build, (8,), train, held, pool, metric="auc", budget=Budget(3, grow=False), batch_size=16
+    )
+    assert fitted[id(result.model)] is pool[0]
+    [(model, x, outputs)] = predicted
+    assert fitted[model] is train[0] and x is held[0]
+    assert result.eval_predictions.shape == (32, 1)
+    # Keras's AUC (200 thresholds) of the search model on eval, from the predictions' rows.
+    auc = roc_auc_score(held[1], result.eval_predictions[:, 0])
+    assert auc == pytest.approx(result.eval_score, abs=0.02)
+
+
 def regression_rows(n, seed):
     rng = np.random.default_rng(seed)
     a, b = rng.normal(size=(2, n)).astype(np.float32)
