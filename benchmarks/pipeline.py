@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results/pipeline.json")
     args = parser.parse_args(argv)
     work = args.work or tempfile.mkdtemp(prefix="dlwp-pipeline-")
+    os.makedirs(work, exist_ok=True)
     wanted = args.runs.split(",")
     epochs = ["--epochs", str(args.epochs)]
     results: dict[str, dict] = {}

@@ -57,8 +57,8 @@ def multi_hot(words: tf.SparseTensor, depth: int = NUM_WORDS) -> tf.Tensor:
     return tf.cast(tf.sparse.to_indicator(words, depth), tf.float32)
 
 
-def _stack_columns(columns: list[tf.Tensor | tf.SparseTensor]) -> tf.Tensor:
-    """A [batch, n] float32 tensor of n one-value features, NaN where a value is missing.
+def _column_blocks(columns: list[tf.Tensor | tf.SparseTensor]) -> list[tf.Tensor]:
+    """Each one-value feature as a [batch, 1] float32 tensor, NaN where a value is missing.
 
     Each sparse feature is densified against one shared [batch, 1] shape, a single op per
     column (TFT traces preprocessing_fn several times per run, so every op per column counts),
@@ -75,23 +75,31 @@ def _stack_columns(columns: list[tf.Tensor | tf.SparseTensor]) -> tf.Tensor:
             blocks.append(tf.sparse.to_dense(column, missing))
         else:
             blocks.append(tf.reshape(tf.cast(column, tf.float32), [-1, 1]))
-    return tf.reshape(tf.concat(blocks, axis=1), [-1, len(columns)])
+    return blocks
 
 
-def z_scores(columns: tf.Tensor) -> tf.Tensor:
-    """Z-scores each column of a [batch, n] float32 tensor with the train mean and standard
-    deviation of its present values; NaN marks a missing value, which becomes the train mean
+def z_scores(blocks: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Z-scores each [batch, 1] float32 column with the train mean and standard deviation of its
+    present values, as a [batch] tensor; NaN marks a missing value, which becomes the train mean
     (0 after scaling). A standard deviation of 0 scales to 0, and so does a column without a
     single present value in train.
 
     One mean and one variance analyzer over the stacked columns, never one per column: each
     analyzer adds its own stages to the Transform step's Beam pipeline, a fixed cost of seconds
     whatever the number of rows. TFT's mean and variance skip NaN, as they skip a missing value.
+    Only the analyzers see the stack: each output is computed from its own column, so the
+    serving graph keeps one tensor per feature, and a full-integer TFLite export quantizes each
+    column with its own scale (one scale over columns of different ranges loses the small ones).
     """
-    mean = _finite_or_zero(tft.mean(columns, reduce_instance_dims=False))
-    std = _finite_or_zero(tf.sqrt(tft.var(columns, reduce_instance_dims=False)))
-    filled = tf.where(tf.math.is_nan(columns), mean, columns)
-    return tf.math.divide_no_nan(filled - mean, std)
+    stacked = tf.concat(blocks, axis=1)
+    mean = _finite_or_zero(tft.mean(stacked, reduce_instance_dims=False))
+    std = _finite_or_zero(tf.sqrt(tft.var(stacked, reduce_instance_dims=False)))
+    scaled = []
+    for i, block in enumerate(blocks):
+        column = tf.reshape(block, [-1])
+        filled = tf.where(tf.math.is_nan(column), mean[i], column)
+        scaled.append(tf.math.divide_no_nan(filled - mean[i], std[i]))
+    return scaled
 
 
 def category_index(x: tf.Tensor | tf.SparseTensor, feature: str) -> tf.Tensor:
@@ -139,7 +147,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         else:
             outputs[name] = category_index(x, name)
     if scaled_columns:
-        scaled = tf.unstack(z_scores(_stack_columns(scaled_columns)), axis=1)
+        scaled = z_scores(_column_blocks(scaled_columns))
         for name, column in zip(scaled_names, scaled, strict=True):
             outputs[name] = date_encoding(dates[name], column) if name in dates else column
     label = task.label
