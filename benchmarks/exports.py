@@ -11,12 +11,13 @@ the whole test split, each file run in its real runtime).
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
+
+from benchmarks.reports import write_report
+from benchmarks.servers import dlwp_program
 
 MODEL = "fashion_mnist"
 # (format, size ratio limit or None, |Δ accuracy| limit); sizes against the float32 file of the
@@ -35,7 +36,7 @@ def _parity(home: str, prune: float = 0.0) -> dict:
     latest = os.path.join(exports, "latest.json")
     if not os.path.exists(latest):
         command = [
-            os.path.join(os.path.dirname(sys.executable), "dlwp"),
+            dlwp_program(),
             "run",
             MODEL,
             "--home",
@@ -122,16 +123,7 @@ def main(argv=None) -> int:
         "metric": pruned["reference"]["metric"],
         "metric_unpruned": parity["reference"]["metric"],
     }
-    results = {
-        "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "parity": parity,
-        "goals": evaluate(parity),
-        "pruning": pruning,
-    }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
+    results = write_report(args.out, parity=parity, goals=evaluate(parity), pruning=pruning)
     print(table(parity))
     for goal in results["goals"]:
         print(goal)

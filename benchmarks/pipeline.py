@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import datetime
 import glob
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -36,6 +34,8 @@ import time
 import numpy as np
 
 from benchmarks.real_tables import TABLES, write_table
+from benchmarks.reports import write_report
+from benchmarks.servers import dlwp_program
 
 RUNS = ("plain", "fashion_mnist", "cached", "csv_13", "csv_30")
 STEP_LINE = re.compile(r"^\[1/\d+\] ")
@@ -96,7 +96,7 @@ def measure(command: list[str]) -> Measured:
 
 
 def _dlwp(*args: str) -> list[str]:
-    return [os.path.join(os.path.dirname(sys.executable), "dlwp"), "run", *args]
+    return [dlwp_program(), "run", *args]
 
 
 def _read_json(path: str) -> dict | None:
@@ -293,16 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             parser.error(f"unknown run {name!r}; choose from {', '.join(RUNS)}")
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "epochs": args.epochs,
-        "results": results,
-    }
-    report["goals"] = goals(results)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1)
+    report = write_report(args.out, epochs=args.epochs, results=results, goals=goals(results))
     print(table(report))
     return 0
 

@@ -14,16 +14,16 @@ own data"): dlwp at most 1 point of accuracy or AUC below the plain model, or an
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
 from benchmarks.real_tables import TABLES, write_table
+from benchmarks.reports import write_report
+from benchmarks.servers import dlwp_program
 
 DEFAULT_TABLES = ("breast_cancer", "wine", "diabetes", "taxi")
 SEED = 0
@@ -98,7 +98,7 @@ def plain_score(csv_path: str, label: str, task: str) -> dict:
 def dlwp_run(csv_path: str, label: str, task: str, home: str) -> dict:
     """`dlwp run --csv` in a fresh home; returns its summary and wall time."""
     command = [
-        os.path.join(os.path.dirname(sys.executable), "dlwp"),
+        dlwp_program(),
         "run",
         "--csv",
         csv_path,
@@ -194,14 +194,7 @@ def main(argv=None) -> int:
     for name in args.tables.split(","):
         results.append(compare(name, work))
         print(json.dumps({k: results[-1][k] for k in ("table", "gap", "reached")}), flush=True)
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "results": results,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1)
+    write_report(args.out, results=results)
     print(table(results))
     return 0
 
