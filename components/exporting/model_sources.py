@@ -24,16 +24,15 @@ TRANSFORMED_SOURCE_DIR = "transformed_source"
 RAW_SOURCE_DIR = "raw_source"
 
 
-def raw_source(served_model_dir: str, target: str, loaded: Any = None) -> str:
+def raw_source(served_model_dir: str, target: str, loaded: Any) -> str:
     """The raw source: the pushed model itself when its outputs are all numbers; else, saved at
     `target` and returned, the pushed model with a `serving_default` that leaves out its
     `classes` output (the same raw inputs and Transform graph, numeric outputs only).
 
     Args:
-        loaded: the pushed model as `tf.saved_model.load` gives it, when already loaded.
+        loaded: the pushed model at `served_model_dir`, as `tf.saved_model.load` gives it
+            (the exporter loads it once, for its reference run too).
     """
-    if loaded is None:
-        loaded = tf.saved_model.load(served_model_dir)
     serving = loaded.signatures[SERVING_DEFAULT]
     if CLASSES not in serving.structured_outputs:
         return served_model_dir
