@@ -72,6 +72,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     DLWP_HOME=/var/lib/dlwp \
     KERAS_HOME=/var/lib/dlwp/keras \
     DLWP_WEB_DIR=/app/web \
+    DLWP_SERVE_HOST=0.0.0.0 \
     MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -1,14 +1,20 @@
 """The serving issue's goals, checked against measured cells; the targets are fixed here and
 only reported on, never tuned to the measurement.
 
-`cells[model][variant][concurrency]` holds a cell's dict (`rps` among its fields).
+`cells[model][variant][concurrency]` holds a cell's dict (`rps` among its fields); a baseline's
+cells are under `<variant>_baseline` (benchmarks/baseline.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.baseline import BASELINE_SUFFIX
+
 HIGH_CONCURRENCY = "32"
+# Where the baseline goal compares: under load, where the server's own work is the bottleneck.
+BASELINE_CONCURRENCIES = ("8", "32")
+BASELINE_VARIANTS = ("rest", "grpc")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,16 @@ GOALS = (
         ("convnet",),
     ),
 )
+# Evaluated only when the run measured a baseline's server side by side.
+BASELINE_GOALS = (
+    Goal(
+        "rest_grpc_vs_baseline",
+        "lowest of rest and grpc req/s / the baseline's req/s for the same variant, at "
+        "concurrency 8 and 32",
+        0.95,
+        ("dense", "convnet"),
+    ),
+)
 
 
 def _rps(cells: dict, model: str, variant: str, concurrency: str = HIGH_CONCURRENCY) -> float:
@@ -70,13 +86,21 @@ def goal_ratio(goal: Goal, cells: dict, model: str) -> float:
         return _rps(cells, model, "rest_batching") / ceiling
     if goal.name == "rest_batching_vs_rest":
         return _rps(cells, model, "rest_batching") / _rps(cells, model, "rest")
+    if goal.name == "rest_grpc_vs_baseline":
+        return min(
+            _rps(cells, model, variant, concurrency)
+            / _rps(cells, model, variant + BASELINE_SUFFIX, concurrency)
+            for variant in BASELINE_VARIANTS
+            for concurrency in BASELINE_CONCURRENCIES
+        )
     raise ValueError(f"no ratio defined for goal {goal.name}")
 
 
-def evaluate_goals(cells: dict) -> list[dict]:
-    """Each goal with its target, per-model ratio and whether it is reached (None: not measured)."""
+def evaluate_goals(cells: dict, with_baseline: bool = False) -> list[dict]:
+    """Each goal with its target, per-model ratio and whether it is reached (None: not measured);
+    the baseline goals too when `with_baseline`."""
     evaluated = []
-    for goal in GOALS:
+    for goal in GOALS + (BASELINE_GOALS if with_baseline else ()):
         ratios: dict[str, float | None] = {}
         for model in goal.models:
             try:
@@ -98,3 +122,30 @@ def evaluate_goals(cells: dict) -> list[dict]:
             }
         )
     return evaluated
+
+
+def _ratio(new: float | None, old: float | None) -> float | None:
+    return None if new is None or not old else round(new / old, 3)
+
+
+def baseline_ratios(cells: dict) -> dict:
+    """New / baseline req/s, p50 and p99 for every cell measured on both sides.
+
+    Returns:
+        `ratios[model][variant][concurrency]` = `{"rps", "p50_ms", "p99_ms"}` (None where a side
+        measured nothing).
+    """
+    ratios: dict = {}
+    for model, variants in cells.items():
+        for variant, by_concurrency in variants.items():
+            baseline = variants.get(variant + BASELINE_SUFFIX)
+            if baseline is None:
+                continue
+            for concurrency, cell in by_concurrency.items():
+                old = baseline.get(concurrency)
+                if old is None:
+                    continue
+                ratios.setdefault(model, {}).setdefault(variant, {})[concurrency] = {
+                    field: _ratio(cell[field], old[field]) for field in ("rps", "p50_ms", "p99_ms")
+                }
+    return ratios

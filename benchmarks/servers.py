@@ -78,18 +78,25 @@ def dlwp_program() -> str:
 
 
 def start_server(
-    name: str, command: list[str], port: int, log_dir: str, grpc_port: int | None = None
+    name: str,
+    command: list[str],
+    port: int,
+    log_dir: str,
+    grpc_port: int | None = None,
+    cwd: str = REPO_ROOT,
+    extra_env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """Starts `command` with its output in `<log_dir>/<name>.log`."""
+    """Starts `command` in `cwd` with its output in `<log_dir>/<name>.log`; `extra_env` adds to
+    (or overrides) the environment."""
     log_path = os.path.join(log_dir, f"{name}.log")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **(extra_env or {}))
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=REPO_ROOT,
+            cwd=cwd,
             start_new_session=True,
         )
     return ServerProcess(name, process, port, log_path, grpc_port, started_s=time.monotonic())
@@ -179,7 +186,7 @@ def stop(server: ServerProcess, timeout_s: float = STOP_TIMEOUT_S) -> dict:
         os.killpg(server.process.pid, signal.SIGKILL)
         exit_code = server.process.wait()
         killed = True
-    stopped = {
+    stopped: dict[str, object] = {
         "exit_code": exit_code,
         "exit_s": round(time.monotonic() - sent, 2),
         "killed": killed,

@@ -4,6 +4,11 @@ concurrency 1, 8 and 32, for an MNIST dense model and an MNIST convnet. Each req
 image. See docs/benchmarks.md.
 
     python -m benchmarks.serving [--quick] [--profile] [--out benchmarks/results/serving.json]
+                                 [--baseline DIR]
+
+With `--baseline DIR` (a checkout of an earlier commit, benchmarks/baseline.py), the `dlwp serve`
+servers also run from DIR's code and each of their cells is measured right after (or before) the
+working tree's: the report gains `<variant>_baseline` cells, new / baseline ratios and a goal.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from benchmarks import servers
+from benchmarks import baseline, servers
+from benchmarks.baseline import BASELINE_SUFFIX, BaselineCheckout
 from benchmarks.contention import ContentionGuard, busy_cores_outside
-from benchmarks.goals import evaluate_goals
+from benchmarks.goals import baseline_ratios, evaluate_goals
 from benchmarks.load_generator import CellResult, ClientPool, Target, send_once
 from benchmarks.models import MODEL_NAMES, keras_model_path, sample_instance
 
@@ -38,8 +44,11 @@ SERVER_VARIANTS = {
     "dlwp_batching": (("rest_batching", "rest"),),
     "naive_flask": (("naive_flask", "rest"),),
 }
+# The servers that run again from the baseline's code (as `<name>_baseline`) when there is one.
+BASELINE_SERVERS = ("dlwp", "dlwp_batching")
 PROFILED_SERVER = "dlwp_profiled"
-PROFILE_CELL = {"model": "dense", "variant": "rest", "concurrency": 8}
+PROFILE_MODEL, PROFILE_CONCURRENCY = "dense", 8
+PROFILE_CELL = {"model": PROFILE_MODEL, "variant": "rest", "concurrency": PROFILE_CONCURRENCY}
 # The first request on a model traces its graph (the naive app's `model.predict`: seconds).
 WARM_UP_TIMEOUT_S = 120.0
 # Requests timed one at a time after the warm-up, to size the cells of a slow server.
@@ -128,9 +137,11 @@ def build_targets(model: str, port: int, grpc_port: int | None) -> dict[str, Tar
     return targets
 
 
-def start_servers(root: str, settings: BenchmarkSettings) -> dict[str, servers.ServerProcess]:
+def start_servers(
+    root: str, settings: BenchmarkSettings, checkout: BaselineCheckout | None = None
+) -> dict[str, servers.ServerProcess]:
     """Starts every server the run needs at once (their startups overlap; they are paused once
-    ready so only the one being measured runs)."""
+    ready so only the one being measured runs), `checkout`'s among them when there is one."""
     model_base = os.path.join(root, "models")
     log_dir = os.path.join(root, "logs")
     os.makedirs(log_dir, exist_ok=True)
@@ -154,6 +165,18 @@ def start_servers(root: str, settings: BenchmarkSettings) -> dict[str, servers.S
         else:
             command = [servers.dlwp_program(), *args]
         started[name] = servers.start_server(name, command, port, log_dir, grpc_port)
+        if checkout is not None and name in BASELINE_SERVERS:
+            port, grpc_port = servers.free_port(), servers.free_port()
+            args = servers.dlwp_serve_command(model_base, port, grpc_port, batching)
+            started[name + BASELINE_SUFFIX] = servers.start_server(
+                name + BASELINE_SUFFIX,
+                baseline.serve_command(args),
+                port,
+                log_dir,
+                grpc_port,
+                cwd=checkout.root,
+                extra_env=baseline.serve_environment(checkout),
+            )
     port = servers.free_port()
     flask_command = [
         sys.executable,
@@ -172,6 +195,22 @@ def start_servers(root: str, settings: BenchmarkSettings) -> dict[str, servers.S
 def profile_path(root: str) -> str:
     """Where the profiled server writes its pstats file."""
     return os.path.join(root, "dlwp_serve.pstats")
+
+
+def verify_baseline_code(
+    checkout: BaselineCheckout, started: dict[str, servers.ServerProcess], failures: dict
+) -> dict[str, list[str]]:
+    """Server name → the files its `serving` and `pipelines` came from, for each baseline server
+    that came up.
+
+    Raises:
+        baseline.BaselineCodeError: one of them ran code from outside the checkout.
+    """
+    return {
+        name: baseline.verify_code(checkout, name, started[name].log_path)
+        for name in (server + BASELINE_SUFFIX for server in BASELINE_SERVERS)
+        if name in started and name not in failures
+    }
 
 
 def wait_for_servers(started: dict[str, servers.ServerProcess]) -> dict[str, str]:
@@ -276,19 +315,92 @@ def measure_server(
                     continue
                 for concurrency in settings.concurrencies:
                     window = cell_window(settings, alone_latency_s[protocol], concurrency)
-                    result, cores = measure_cell(
-                        pool, targets[protocol], concurrency, window, [server.process.pid], guard
-                    )
-                    cell = dict(
-                        result.as_dict(),
-                        cpu_cores=cores,
-                        warmup_s=round(window[0], 2),
-                        duration_s=round(window[1], 2),
-                    )
+                    key = (model, variant, concurrency)
+                    cell = measure_server_cell(pool, server, targets[protocol], key, window, guard)
                     cells.setdefault(model, {}).setdefault(variant, {})[str(concurrency)] = cell
-                    print_cell(model, variant, concurrency, result, cores)
     finally:
         servers.pause(server)
+    return cells, warm_up_errors
+
+
+def measure_server_cell(
+    pool: ClientPool,
+    server: servers.ServerProcess,
+    target: Target,
+    cell_key: tuple[str, str, int],
+    window: tuple[float, float],
+    guard: ContentionGuard,
+) -> dict:
+    """One cell of a running server (`cell_key`: model, variant, concurrency), printed; returns
+    its JSON fields."""
+    model, variant, concurrency = cell_key
+    result, cores = measure_cell(pool, target, concurrency, window, [server.process.pid], guard)
+    print_cell(model, variant, concurrency, result, cores)
+    return dict(
+        result.as_dict(),
+        cpu_cores=cores,
+        warmup_s=round(window[0], 2),
+        duration_s=round(window[1], 2),
+    )
+
+
+def measure_side_by_side(
+    pool: ClientPool,
+    server: servers.ServerProcess,
+    baseline_server: servers.ServerProcess,
+    variants,
+    settings: BenchmarkSettings,
+    guard: ContentionGuard,
+) -> tuple[dict, dict]:
+    """The cells of `measure_server` on `server` and on `baseline_server` (as
+    `<variant>_baseline`), each cell measured on one right after the other with the same window;
+    which side goes first alternates from cell to cell, so a drift of the machine during the run
+    favours neither.
+
+    Returns:
+        `cells[model][variant][concurrency]`, and the warm-up errors by server, model and
+        protocol.
+    """
+    sides = ((server, ""), (baseline_server, BASELINE_SUFFIX))
+    protocols = {protocol for _, protocol in variants}
+    cells: dict = {}
+    warm_up_errors: dict = {}
+    turn = 0
+    for model in MODEL_NAMES:
+        targets, alone_latency_s = {}, {}
+        for side, suffix in sides:
+            targets[suffix] = build_targets(model, side.port, side.grpc_port)
+            servers.resume(side)
+            try:
+                errors, alone_latency_s[suffix] = warm_up(targets[suffix], protocols)
+            finally:
+                servers.pause(side)
+            if errors:
+                warm_up_errors.setdefault(side.name, {})[model] = errors
+        for variant, protocol in variants:
+            ready = [side for side in sides if protocol in alone_latency_s[side[1]]]
+            if not ready:
+                continue
+            alone_s = max(alone_latency_s[suffix][protocol] for _, suffix in ready)
+            for concurrency in settings.concurrencies:
+                window = cell_window(settings, alone_s, concurrency)
+                for side, suffix in ready if turn % 2 == 0 else ready[::-1]:
+                    servers.resume(side)
+                    try:
+                        cell = measure_server_cell(
+                            pool,
+                            side,
+                            targets[suffix][protocol],
+                            (model, variant + suffix, concurrency),
+                            window,
+                            guard,
+                        )
+                    finally:
+                        servers.pause(side)
+                    cells.setdefault(model, {}).setdefault(variant + suffix, {})[
+                        str(concurrency)
+                    ] = cell
+                turn += 1
     return cells, warm_up_errors
 
 
@@ -341,22 +453,52 @@ def print_cell(
     )
 
 
-TABLE_HEADER = (
-    f"{'model':<8} {'variant':<14} {'c':>3} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} errors"
-)
+VARIANT_WIDTH = 14
+
+
+def table_header(variant_width: int = VARIANT_WIDTH) -> str:
+    """The column names of the table."""
+    return (
+        f"{'model':<8} {'variant':<{variant_width}} {'c':>3} {'req/s':>10} {'p50 ms':>9} "
+        f"{'p99 ms':>9} errors"
+    )
+
+
+TABLE_HEADER = table_header()
 
 
 def format_table(cells: dict) -> str:
     """The results as a text table, in a fixed order."""
-    lines = [TABLE_HEADER]
+    # A baseline's variant follows the variant it is compared with.
+    rows = [name for variant in VARIANTS for name in (variant, variant + BASELINE_SUFFIX)]
+    present = [name for name in rows if any(name in variants for variants in cells.values())]
+    width = max([VARIANT_WIDTH, *map(len, present)])
+    lines = [table_header(width)]
     for model in MODEL_NAMES:
-        for variant in VARIANTS:
+        for variant in present:
             for concurrency, cell in cells.get(model, {}).get(variant, {}).items():
                 p50 = "-" if cell["p50_ms"] is None else f"{cell['p50_ms']:.2f}"
                 p99 = "-" if cell["p99_ms"] is None else f"{cell['p99_ms']:.2f}"
                 lines.append(
-                    f"{model:<8} {variant:<14} {concurrency:>3} {cell['rps']:>10.1f} {p50:>9} "
-                    f"{p99:>9} {cell['errors']:>6}"
+                    f"{model:<8} {variant:<{width}} {concurrency:>3} {cell['rps']:>10.1f} "
+                    f"{p50:>9} {p99:>9} {cell['errors']:>6}"
+                )
+    return "\n".join(lines)
+
+
+def format_baseline_ratios(ratios: dict, label: str) -> str:
+    """New / baseline req/s, p50 and p99 per model, variant and concurrency."""
+    lines = [
+        f"new / baseline ({label})",
+        f"{'model':<8} {'variant':<14} {'c':>3} {'req/s':>7} {'p50':>7} {'p99':>7}",
+    ]
+    for model in MODEL_NAMES:
+        for variant in VARIANTS:
+            for concurrency, ratio in ratios.get(model, {}).get(variant, {}).items():
+                shown = ["-" if ratio[field] is None else f"{ratio[field]:.2f}" for field in ratio]
+                lines.append(
+                    f"{model:<8} {variant:<14} {concurrency:>3} "
+                    + " ".join(f"{value:>7}" for value in shown)
                 )
     return "\n".join(lines)
 
@@ -386,7 +528,7 @@ def run_profile(
     """Runs the profile cell against the profiled server, stops it and summarizes the pstats."""
     from benchmarks.profile_breakdown import request_time_breakdown
 
-    target = build_targets(PROFILE_CELL["model"], server.port, None)["rest"]
+    target = build_targets(PROFILE_MODEL, server.port, None)["rest"]
     servers.resume(server)
     warm_up_errors, _ = warm_up({"rest": target}, {"rest"})
     # One attempt only: the profile adds up every request the server answers.
@@ -394,9 +536,9 @@ def run_profile(
     single_attempt = ContentionGuard(guard.threshold_cores, retries=0, wait_budget_s=0.0)
     window = (settings.warmup_s, settings.duration_s)
     result, cores = measure_cell(
-        pool, target, PROFILE_CELL["concurrency"], window, [server.process.pid], single_attempt
+        pool, target, PROFILE_CONCURRENCY, window, [server.process.pid], single_attempt
     )
-    print_cell(PROFILE_CELL["model"], "rest_profiled", PROFILE_CELL["concurrency"], result, cores)
+    print_cell(PROFILE_MODEL, "rest_profiled", PROFILE_CONCURRENCY, result, cores)
     exit_status = servers.stop(server)
     if exit_status["exit_code"] != 0 or not os.path.exists(profile_path(root)):
         return {
@@ -426,7 +568,7 @@ def contended_cells(cells: dict) -> list[str]:
     return flagged
 
 
-def save_models_meanwhile(root: str) -> multiprocessing.Process:
+def save_models_meanwhile(root: str) -> multiprocessing.process.BaseProcess:
     """Starts saving the models in a spawned process (importing TensorFlow takes 20 s; this
     process imports it at the same time on the other core)."""
     from benchmarks.models import save_benchmark_models
@@ -438,8 +580,12 @@ def save_models_meanwhile(root: str) -> multiprocessing.Process:
     return saver
 
 
-def run_benchmark(settings: BenchmarkSettings) -> dict:
-    """Saves the models, starts the servers, measures every cell; returns the report."""
+def run_benchmark(settings: BenchmarkSettings, checkout: BaselineCheckout | None = None) -> dict:
+    """Saves the models, starts the servers, measures every cell; returns the report.
+
+    Raises:
+        baseline.BaselineCodeError: a baseline server ran code from outside `checkout`.
+    """
     began = time.monotonic()
     root = tempfile.mkdtemp(prefix="dlwp-serving-benchmark-")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -453,14 +599,18 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
         "settings": asdict(settings),
     }
     report["machine"]["busy_cores_before_start"] = busy_before
+    if checkout is not None:
+        report["baseline"] = checkout.as_dict()
     started: dict[str, servers.ServerProcess] = {}
     try:
         saver.join()
         if saver.exitcode != 0:
             raise RuntimeError(f"saving the benchmark models failed (exit code {saver.exitcode})")
         report["models_saved_s"] = round(time.monotonic() - began, 1)
-        started = start_servers(root, settings)
+        started = start_servers(root, settings, checkout)
         failures = wait_for_servers(started)
+        if checkout is not None:
+            report["baseline"]["code_origins"] = verify_baseline_code(checkout, started, failures)
         report["servers_ready_s"] = round(time.monotonic() - began, 1)
         startup_s = {name: s.ready_s and round(s.ready_s, 1) for name, s in started.items()}
         print(f"servers ready after {startup_s} s; failures: {failures or 'none'}", flush=True)
@@ -472,13 +622,21 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
         warm_up_errors: dict = {}
         with ClientPool(settings.client_processes) as pool:
             for name, variants in SERVER_VARIANTS.items():
-                if name not in failures:
+                baseline_name = name + BASELINE_SUFFIX
+                if name in failures:
+                    continue
+                if baseline_name in started and baseline_name not in failures:
+                    server_cells, errors_by_server = measure_side_by_side(
+                        pool, started[name], started[baseline_name], variants, settings, guard
+                    )
+                    warm_up_errors.update(errors_by_server)
+                else:
                     server_cells, errors = measure_server(
                         pool, started[name], variants, settings, guard
                     )
-                    merge_cells(cells, server_cells)
                     if errors:
                         warm_up_errors[name] = errors
+                merge_cells(cells, server_cells)
             if settings.profile and PROFILED_SERVER not in failures:
                 report["profile"] = run_profile(
                     pool, started[PROFILED_SERVER], root, settings, guard
@@ -488,7 +646,9 @@ def run_benchmark(settings: BenchmarkSettings) -> dict:
         report["warm_up_errors"] = warm_up_errors
         report["server_startup_s"] = startup_s
         report["cells"] = cells
-        report["goals"] = evaluate_goals(cells)
+        report["goals"] = evaluate_goals(cells, with_baseline=checkout is not None)
+        if checkout is not None:
+            report["baseline_ratios"] = baseline_ratios(cells)
         report["contended_cells"] = contended_cells(cells)
     finally:
         for server in started.values():
@@ -517,17 +677,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.path.join("benchmarks", "results", "serving.json"),
         help="JSON report (default: benchmarks/results/serving.json)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also measure dlwp serve from the checkout in DIR (an earlier commit) side by side",
+    )
     args = parser.parse_args(argv)
     settings = (
         quick_settings(args.profile) if args.quick else BenchmarkSettings(profile=args.profile)
     )
-    report = run_benchmark(settings)
+    checkout = None
+    if args.baseline is not None:
+        try:
+            checkout = baseline.open_checkout(args.baseline)
+        except baseline.BaselineCodeError as error:
+            parser.error(str(error))
+    try:
+        report = run_benchmark(settings, checkout)
+    except baseline.BaselineCodeError as error:
+        print(f"benchmark stopped: {error}", file=sys.stderr)
+        return 1
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as out:
         json.dump(report, out, indent=2)
         out.write("\n")
     print()
     print(format_table(report.get("cells", {})))
+    if checkout is not None:
+        print()
+        print(format_baseline_ratios(report.get("baseline_ratios", {}), checkout.label))
     print()
     print(format_goals(report.get("goals", [])))
     for name, failure in report.get("server_failures", {}).items():

@@ -347,6 +347,9 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     models_dir = (
         os.path.abspath(args.model_base) if args.model_base else os.path.join(home, "serving")
     )
+    # The image binds all interfaces (a container's port is only reached that way).
+    host = args.host or os.environ.get("DLWP_SERVE_HOST")
+    host_given: dict[str, Any] = {"host": host} if host else {}
     exports_dir = args.exports_dir
     if exports_dir is None:
         exports_dir = os.path.join(home, "exports") if from_home else ""
@@ -355,7 +358,17 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         model_config_file=args.model_config_file or "",
         batching=batching if args.enable_batching else None,
         limits=RestLimits(
-            **_given(args, "max_body_bytes", "max_concurrent_requests", "request_timeout_s")
+            **_given(
+                args,
+                "max_body_bytes",
+                "max_concurrent_requests",
+                "request_timeout_s",
+                "max_batch_instances",
+                "header_timeout_s",
+                "body_timeout_s",
+                "idle_timeout_s",
+                "max_connections",
+            )
         ),
         drift=None if args.no_drift else drift,
         tfserving_address=args.tfserving_address or "",
@@ -363,8 +376,16 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
         web_dir=os.environ.get("DLWP_WEB_DIR", ""),
         **_given(
-            args, "host", "port", "grpc_port", "poll_s", "grace_s", "backend", "feedback_rate"
+            args,
+            "port",
+            "grpc_port",
+            "poll_s",
+            "grace_s",
+            "backend",
+            "feedback_rate",
+            "auth_token_file",
         ),
+        **host_given,
     )
 
 
@@ -640,7 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--home", help="serve <home>/serving (default $DLWP_HOME, ./dlwp-home)")
     serve.add_argument("--model-base", help="a folder of models (each a folder of versions)")
     serve.add_argument("--model-config-file", help="TF Serving's ModelServerConfig text file")
-    serve.add_argument("--host", help="address to listen on")
+    serve.add_argument(
+        "--host",
+        help="address to listen on (default $DLWP_SERVE_HOST, else 127.0.0.1: loopback only; "
+        "the image sets 0.0.0.0)",
+    )
     serve.add_argument("--port", type=int, help="REST port")
     serve.add_argument("--grpc-port", type=int, help="gRPC port")
     serve.add_argument("--poll-s", type=float, help="seconds between model polls")
@@ -652,6 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, help="413 above")
     serve.add_argument("--max-concurrent-requests", type=int, help="429 above this many in flight")
     serve.add_argument("--request-timeout-s", type=float, help="504 after this")
+    serve.add_argument(
+        "--max-batch-instances", type=int, help="400 for a request with more examples"
+    )
+    serve.add_argument("--header-timeout-s", type=float, help="408 if headers take longer")
+    serve.add_argument("--body-timeout-s", type=float, help="408 if a body takes longer")
+    serve.add_argument("--idle-timeout-s", type=float, help="close idle keep-alive connections")
+    serve.add_argument("--max-connections", type=int, help="503 for connections above this")
     serve.add_argument("--grace-s", type=float, help="drain time on SIGTERM")
     serve.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
     serve.add_argument(
@@ -678,6 +710,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--feedback-dir", metavar="DIR", help="where the feedback goes (default <home>/feedback)"
+    )
+    serve.add_argument(
+        "--auth-token-file",
+        metavar="FILE",
+        help="require 'authorization: Bearer <the token in FILE>' on every REST route but "
+        "/healthz and /readyz, and on every gRPC call",
     )
     serve.add_argument("--backend", choices=("inprocess", "tfserving"))
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")

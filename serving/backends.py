@@ -24,7 +24,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.batching import BatchScheduler
-from serving.errors import from_grpc_code
+from serving.errors import echo, from_grpc_code
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.settings import BatchingOptions
@@ -141,8 +141,8 @@ def _call(method, request, timeout_s: float):
     except grpc.RpcError as error:
         code = error.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise from_grpc_code(code, f"TF Serving backend: {error.details()}") from None
-        raise from_grpc_code(code, error.details() or str(code)) from None
+            raise from_grpc_code(code, f"TF Serving backend: {echo(error.details())}") from None
+        raise from_grpc_code(code, echo(error.details() or str(code))) from None
 
 
 class _RemoteTarget:

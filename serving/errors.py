@@ -79,6 +79,29 @@ class DeadlineExceeded(ServingError):
     grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Unauthenticated(ServingError):
+    """401 / UNAUTHENTICATED: `--auth-token-file` is set and the request's bearer token is
+    missing or wrong."""
+
+    http_status = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class RequestTimeout(ServingError):
+    """408 / DEADLINE_EXCEEDED: the client did not send its headers or body in time (REST)."""
+
+    http_status = 408
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Cancelled(ServingError):
+    """499 / CANCELLED: the client went away (closed the connection, cancelled the RPC) before
+    the answer; nobody reads the status, it is counted (nginx's 499 names this case)."""
+
+    http_status = 499
+    grpc_code = grpc.StatusCode.CANCELLED
+
+
 class Unavailable(ServingError):
     """503 / UNAVAILABLE: the server is shutting down, or the backend cannot be reached."""
 

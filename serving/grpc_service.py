@@ -1,13 +1,25 @@
 """The gRPC API on 8500: TF Serving's PredictionService and ModelService, on its own protos,
-so the official `tensorflow_serving.apis` client code works unchanged."""
+so the official `tensorflow_serving.apis` client code works unchanged.
 
+Every request is checked before it costs anything: its ModelSpec (serving/model_specs.py), its
+TensorProtos against the signature (serving/tensor_protos.py), its number of examples. Every
+error is TF Serving's status code with a short message (echoed input is cut, and so is the whole
+message: gRPC carries it in a header). A call whose client cancels or whose deadline passes is
+answered at once and its queued model call cancelled; one already running counts in flight
+until it ends (docs/serving.md, "Limits").
+"""
+
+import logging
+from collections.abc import Callable, Sequence
 from concurrent import futures
+from typing import Any
 
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    input_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -16,52 +28,132 @@ from tensorflow_serving.apis import (
 
 from serving.backends import Backend, Target
 from serving.errors import (
+    Cancelled,
     DeadlineExceeded,
     InvalidArgument,
     ServingError,
     Unimplemented,
+    echo,
     model_error,
 )
 from serving.examples import classifications, example_inputs, examples_from_input, regressions
-from serving.metrics import ServingMetrics
-from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, check_inputs, find_signature
+from serving.metrics import RequestObservation, ServingMetrics
+from serving.model_specs import ModelSpec, model_spec
+from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, find_signature
+from serving.tensor_protos import to_arrays
+
+log = logging.getLogger("dlwp.serving")
+
+# The most a status message may be: gRPC sends it in a trailer, and a client refuses trailers
+# over its metadata limit (8 KiB by default) with RESOURCE_EXHAUSTED instead of the real status.
+MAX_DETAILS_BYTES = 1024
 
 
-def _version_of(spec) -> tuple[int | None, str | None]:
-    if spec.WhichOneof("version_choice") == "version":
-        return spec.version.value, None
-    if spec.WhichOneof("version_choice") == "version_label":
-        return None, spec.version_label
-    return None, None
+def _details(message: str) -> str:
+    data = message.encode("utf-8", "replace")
+    if len(data) <= MAX_DETAILS_BYTES:
+        return message
+    return data[: MAX_DETAILS_BYTES - 16].decode("utf-8", "ignore") + " ... (cut)"
+
+
+def _spec_of(spec) -> ModelSpec:
+    """The request's checked ModelSpec (a name with a control character is refused)."""
+    choice = spec.WhichOneof("version_choice")
+    return model_spec(
+        spec.name,
+        spec.version.value if choice == "version" else None,
+        spec.version_label if choice == "version_label" else None,
+    )
+
+
+def _example_count(request_input: input_pb2.Input) -> int:
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        return len(request_input.example_list.examples)
+    if kind == "example_list_with_context":
+        return len(request_input.example_list_with_context.examples)
+    return 0
 
 
 class _Service:
-    def __init__(self, backend: Backend, metrics: ServingMetrics, timeout_s: float):
-        self.backend, self.metrics, self.timeout_s = backend, metrics, timeout_s
+    def __init__(
+        self, backend: Backend, metrics: ServingMetrics, timeout_s: float, max_instances: int
+    ):
+        self.backend, self.metrics = backend, metrics
+        self.timeout_s, self.max_instances = timeout_s, max_instances
 
-    def _answer(self, api: str, spec, context: grpc.ServicerContext, answer):
-        """Resolves the request's model, runs `answer(target)`, maps errors to gRPC status."""
+    def _handle(
+        self,
+        api: str,
+        spec,
+        context: grpc.ServicerContext,
+        work: Callable[[ModelSpec, RequestObservation], Any],
+    ):
+        """Runs `work(checked_spec, seen)`, counted, with every failure a gRPC status."""
         with self.metrics.observe(api, "grpc", spec.name, self.backend.is_served) as seen:
             try:
-                target = self.backend.resolve(spec.name, *_version_of(spec))
-                try:
-                    seen.version = str(target.version)
-                    return answer(target, context)
-                finally:
-                    target.release()
+                if context.time_remaining() <= 0:
+                    raise DeadlineExceeded("the call's deadline passed before it was answered")
+                return work(_spec_of(spec), seen)
             except ServingError as error:
                 seen.code = error.grpc_code.name
-                context.abort(error.grpc_code, error.message)
+                context.abort(error.grpc_code, _details(error.message))
+            except Exception as error:  # a bug: still a status, logged once (not by grpc too)
+                log.exception("internal error in gRPC %s", api)
+                seen.code = grpc.StatusCode.INTERNAL.name
+                context.abort(
+                    grpc.StatusCode.INTERNAL,
+                    _details(f"internal error: {type(error).__name__}: {echo(str(error))}"),
+                )
 
-    def _wait(self, target: Target, signature_name: str, inputs, context) -> dict:
+    def _answer(self, api: str, spec, context: grpc.ServicerContext, answer):
+        """Resolves the request's model, then `answer(target, seen)`, as `_handle` does."""
+
+        def work(checked: ModelSpec, seen: RequestObservation):
+            target = self.backend.resolve(checked.model, checked.version, checked.label)
+            try:
+                seen.version = str(target.version)
+                return answer(target, seen)
+            finally:
+                target.release()
+
+        return self._handle(api, spec, context, work)
+
+    def _wait(
+        self,
+        target: Target,
+        signature_name: str,
+        inputs,
+        context: grpc.ServicerContext,
+        seen: RequestObservation,
+    ) -> dict:
+        """The model's outputs, within the request timeout and the call's deadline.
+
+        Raises:
+          DeadlineExceeded: the deadline passed first (before the call, the model does not run).
+          Cancelled: the client cancelled the call first.
+        """
         remaining = context.time_remaining()
-        timeout_s = self.timeout_s if remaining is None else min(self.timeout_s, remaining)
+        if remaining <= 0:
+            raise DeadlineExceeded("the call's deadline passed before the model was called")
+        timeout_s = min(self.timeout_s, remaining)
         future = target.submit(signature_name, inputs)
+        seen.hold_until_done(future)
+        ended: futures.Future = futures.Future()  # the RPC ended: cancelled, or out of time
+        if not context.add_callback(lambda: ended.set_result(None)):
+            ended.set_result(None)
+        done, _ = futures.wait((future, ended), timeout_s, futures.FIRST_COMPLETED)
+        if future not in done:
+            future.cancel()  # a queued call never runs; a running one ends on its own
+            if ended not in done:
+                raise DeadlineExceeded(f"the model did not answer within {timeout_s:.3g} s")
+            if context.time_remaining() <= 0:
+                raise DeadlineExceeded("the call's deadline passed before the model answered")
+            raise Cancelled("the client cancelled the call before the answer")
         try:
-            return future.result(timeout=timeout_s)
-        except futures.TimeoutError:
-            future.cancel()
-            raise DeadlineExceeded(f"the model did not answer within {timeout_s:.3g} s") from None
+            return future.result()
+        except futures.CancelledError:
+            raise Cancelled("the model call was cancelled") from None
         except ServingError:
             raise
         except Exception as error:  # the model failed; TF's own status says whose fault
@@ -78,22 +170,18 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
     """Predict, Classify, Regress and GetModelMetadata."""
 
     def Predict(self, request: predict_pb2.PredictRequest, context):  # noqa: N802 (gRPC name)
-        def answer(target, context):
+        def answer(target: Target, seen: RequestObservation):
             name, signature = find_signature(
                 target.signature_defs, request.model_spec.signature_name
             )
-            try:
-                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-            except (TypeError, ValueError) as error:
-                raise InvalidArgument(f"an input TensorProto is malformed: {error}") from None
-            check_inputs(name, signature, inputs)
+            inputs = to_arrays(request.inputs, name, signature, self.max_instances)
             unknown = sorted(set(request.output_filter) - set(signature.outputs))
             if unknown:
                 raise InvalidArgument(
-                    f"output_filter names unknown output(s) {', '.join(unknown)}; signature "
-                    f'"{name}" has {", ".join(signature.outputs)}'
+                    f"output_filter names unknown output(s) {echo(', '.join(unknown))}; "
+                    f'signature "{name}" has {", ".join(signature.outputs)}'
                 )
-            outputs = self._wait(target, name, inputs, context)
+            outputs = self._wait(target, name, inputs, context, seen)
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, target, name)
             for key, value in outputs.items():
@@ -103,40 +191,53 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
 
         return self._answer("predict", request.model_spec, context, answer)
 
-    def _examples(self, api: str, request, context, method: str):
-        def answer(target, context):
+    def _examples(self, api: str, request, context, method: str, respond):
+        """Runs a Classify / Regress request; `respond(target, name, outputs, count)`."""
+
+        def answer(target: Target, seen: RequestObservation):
+            count = _example_count(request.input)
+            if count > self.max_instances:
+                raise InvalidArgument(
+                    f"the request has {count} examples, more than --max-batch-instances "
+                    f"{self.max_instances}; split it"
+                )
             serialized = examples_from_input(request.input)
             name, inputs = example_inputs(
                 target.signature_defs, request.model_spec.signature_name, method, serialized
             )
-            return name, self._wait(target, name, inputs, context), len(serialized), target
+            outputs = self._wait(target, name, inputs, context, seen)
+            return respond(target, name, outputs, len(serialized))
 
         return self._answer(api, request.model_spec, context, answer)
 
     def Classify(self, request: classification_pb2.ClassificationRequest, context):  # noqa: N802
-        name, outputs, count, target = self._examples("classify", request, context, CLASSIFY_METHOD)
-        response = classification_pb2.ClassificationResponse()
-        _fill_spec(response.model_spec, target, name)
-        for pairs in classifications(outputs, count):
-            classes = response.result.classifications.add()
-            for label, score in pairs:
-                classes.classes.add(label=label, score=score)
-        return response
+        def respond(target: Target, name: str, outputs, count: int):
+            response = classification_pb2.ClassificationResponse()
+            _fill_spec(response.model_spec, target, name)
+            for pairs in classifications(outputs, count):
+                classes = response.result.classifications.add()
+                for label, score in pairs:
+                    classes.classes.add(label=label, score=score)
+            return response
+
+        return self._examples("classify", request, context, CLASSIFY_METHOD, respond)
 
     def Regress(self, request: regression_pb2.RegressionRequest, context):  # noqa: N802
-        name, outputs, count, target = self._examples("regress", request, context, REGRESS_METHOD)
-        response = regression_pb2.RegressionResponse()
-        _fill_spec(response.model_spec, target, name)
-        for value in regressions(outputs, count):
-            response.result.regressions.add(value=value)
-        return response
+        def respond(target: Target, name: str, outputs, count: int):
+            response = regression_pb2.RegressionResponse()
+            _fill_spec(response.model_spec, target, name)
+            for value in regressions(outputs, count):
+                response.result.regressions.add(value=value)
+            return response
+
+        return self._examples("regress", request, context, REGRESS_METHOD, respond)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        def answer(target, context):
+        def answer(target: Target, seen: RequestObservation):
             unknown = sorted(set(request.metadata_field) - {"signature_def"})
             if unknown:
                 raise InvalidArgument(
-                    f"unknown metadata_field {', '.join(unknown)}; only signature_def exists"
+                    f"unknown metadata_field {echo(', '.join(unknown))}; only signature_def exists"
                 )
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             _fill_spec(response.model_spec, target, "")
@@ -156,13 +257,10 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus (config reload is done by polling, not by RPC)."""
 
     def GetModelStatus(self, request, context):  # noqa: N802
-        spec = request.model_spec
-        with self.metrics.observe("status", "grpc", spec.name, self.backend.is_served) as seen:
-            try:
-                return self.backend.status(spec.name, *_version_of(spec))
-            except ServingError as error:
-                seen.code = error.grpc_code.name
-                context.abort(error.grpc_code, error.message)
+        def work(checked: ModelSpec, seen: RequestObservation):
+            return self.backend.status(checked.model, checked.version, checked.label)
+
+        return self._handle("status", request.model_spec, context, work)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         error = Unimplemented("config reload by RPC is not supported; the server polls its models")
@@ -176,13 +274,24 @@ def grpc_server(
     timeout_s: float,
     max_concurrent_rpcs: int,
     max_message_bytes: int,
+    max_batch_instances: int,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> grpc.Server:
-    """A started gRPC server on `address` (host:port) serving both services."""
+    """A started gRPC server on `address` (host:port) serving both services.
+
+    Args:
+      timeout_s: the model's answer must come within this (--request-timeout-s).
+      max_concurrent_rpcs: more calls at once are refused (--max-concurrent-requests).
+      max_message_bytes: the largest request or response (--max-body-bytes).
+      max_batch_instances: the most examples one request may carry (--max-batch-instances).
+      interceptors: run before every call (the bearer token check of --auth-token-file).
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(
             max_workers=max(8, min(max_concurrent_rpcs, 64)), thread_name_prefix="grpc"
         ),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -190,10 +299,10 @@ def grpc_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(backend, metrics, timeout_s), server
+        PredictionService(backend, metrics, timeout_s, max_batch_instances), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelService(backend, metrics, timeout_s), server
+        ModelService(backend, metrics, timeout_s, max_batch_instances), server
     )
     if server.add_insecure_port(address) == 0:
         raise OSError(f"cannot listen for gRPC on {address}")

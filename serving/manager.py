@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
 from contract.versions import list_versions
-from serving.errors import InvalidArgument, NotFound
+from serving.errors import InvalidArgument, NotFound, echo
 from serving.metrics import ServingMetrics
 from serving.model_config import ModelSource, wanted_versions
 from serving.servable import LoadError, Servable
@@ -245,19 +245,19 @@ class ModelManager:
             labels = dict(self._sources[model].labels) if versions is not None else {}
             if label not in labels:
                 if versions is None:
-                    raise NotFound(f"Servable not found for request: Latest({model})")
+                    raise NotFound(f"Servable not found for request: Latest({echo(model)})")
                 raise InvalidArgument(
-                    f"Unrecognized servable version label: {label} (model {model} has "
+                    f"Unrecognized servable version label: {echo(label)} (model {model} has "
                     f"{', '.join(sorted(labels)) or 'no labels'})"
                 )
             version = labels[label]
         available = {v: e for v, e in (versions or {}).items() if e.state == _State.AVAILABLE}
         if version is None:
             if not available:
-                raise NotFound(f"Servable not found for request: Latest({model})")
+                raise NotFound(f"Servable not found for request: Latest({echo(model)})")
             return available[max(available)]
         if version not in available:
-            raise NotFound(f"Servable not found for request: Specific({model}, {version})")
+            raise NotFound(f"Servable not found for request: Specific({echo(model)}, {version})")
         return available[version]
 
     def _share(self, model: str, entry: _Version) -> Lease:
@@ -282,7 +282,7 @@ class ModelManager:
         with self._lock:
             versions = self._models.get(model) if model in self._sources else None
             if not versions:
-                raise NotFound(f"Could not find any versions of model {model}")
+                raise NotFound(f"Could not find any versions of model {echo(model)}")
             if label is not None:
                 version = self._find(model, None, label).version
             if version is not None and version not in versions:

@@ -7,6 +7,7 @@ UNKNOWN_MODEL), `version` a loaded version, `api` one of API_NAMES, `protocol` r
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -71,7 +72,16 @@ class ServingMetrics:
         )
         self.requests_in_flight = Gauge(
             "dlwp_requests_in_flight",
-            "Model requests being answered now.",
+            "Model requests being answered now, and model calls still running for requests "
+            "already answered (the client left, or the deadline passed).",
+            registry=self.registry,
+        )
+        self.connections_closed = Counter(
+            "dlwp_connections_closed",
+            "REST connections the server closed: by a timeout (header_timeout, body_timeout, "
+            "idle), for headers over 64 KiB (headers_too_large), or refused over "
+            "--max-connections (limit).",
+            ["reason"],
             registry=self.registry,
         )
 
@@ -95,6 +105,7 @@ class RequestObservation:
     Usage:
         with metrics.observe("predict", "rest", model, backend.is_served) as seen:
             seen.version = str(target.version)
+            seen.hold_until_done(model_future)   # in flight until the model call is done too
     """
 
     def __init__(
@@ -108,6 +119,11 @@ class RequestObservation:
         self._metrics, self._api, self._protocol = metrics, api, protocol
         self._model, self._is_served = model, is_served
         self.version, self.code = "", "OK"
+        self._model_calls: list[Future] = []
+
+    def hold_until_done(self, future: Future) -> None:
+        """Counts the request in flight until `future` (its model call) is done as well."""
+        self._model_calls.append(future)
 
     def __enter__(self) -> "RequestObservation":
         self._start = time.perf_counter()
@@ -115,7 +131,7 @@ class RequestObservation:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        self._metrics.requests_in_flight.dec()
+        self._release_when_done(list(self._model_calls))
         if error is not None and self.code == "OK":
             self.code = getattr(getattr(error, "grpc_code", None), "name", "INTERNAL")
         model = self._model if self._is_served(self._model) else UNKNOWN_MODEL
@@ -127,3 +143,9 @@ class RequestObservation:
             self.code,
             time.perf_counter() - self._start,
         )
+
+    def _release_when_done(self, calls: list[Future]) -> None:
+        if not calls:
+            self._metrics.requests_in_flight.dec()
+            return
+        calls.pop().add_done_callback(lambda _: self._release_when_done(calls))

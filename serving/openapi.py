@@ -22,12 +22,15 @@ _ANY: dict[str, Any] = {}
 _FEATURES = {"type": "object", "additionalProperties": _ANY}
 _ERROR = {"$ref": "#/components/responses/Error"}
 # What a TF Serving request may answer besides 200 (docs/serving.md lists the cases).
-TF_SERVING_ERRORS = {str(code): _ERROR for code in (400, 404, 413, 429, 500, 503, 504)}
+TF_SERVING_ERRORS = {str(code): _ERROR for code in (400, 404, 408, 413, 429, 500, 503, 504)}
 
 # The path parameters a route may have, by name (`{model:segment}` in a route is `model` here).
 _PATH_PARAMETERS = {
     "model": {"schema": {"type": "string"}, "description": "the model's name"},
-    "version": {"schema": {"type": "integer", "minimum": 0}, "description": "a version number"},
+    "version": {
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "description": "a version number (int64, ASCII digits)",
+    },
     "label": {"schema": {"type": "string"}, "description": "a version label (stable, canary)"},
     "path": {"schema": {"type": "string"}, "description": "a file's path in the folder"},
 }

@@ -59,7 +59,14 @@ class Servable:
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Runs a signature on checked inputs; returns its outputs as arrays."""
         function = self._functions[signature_name]
-        outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+        try:
+            outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+        except UnicodeDecodeError as error:
+            # TF quotes a request's bytes in some errors (a tf.Example it cannot parse); when
+            # they are no UTF-8, its binding fails to decode the message and loses the code.
+            # Only the request's data puts such bytes there: INVALID_ARGUMENT.
+            message = error.object.decode("utf-8", "backslashreplace")
+            raise tf.errors.InvalidArgumentError(None, None, message) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
     def warm_up(self) -> int:

@@ -1,7 +1,7 @@
 """`dlwp serve`: wires the backend, the REST and gRPC front ends, and shuts down gracefully.
 
-On SIGTERM (or Ctrl-C) readiness turns unready at once, both ports stop accepting new work,
-requests in flight finish, and the process exits 0 within the grace period.
+On SIGTERM (or Ctrl-C) readiness turns unready at once (`/readyz` answers 503), both ports stop
+taking new work, requests in flight finish, and the process exits 0 within the grace period.
 """
 
 import contextlib
@@ -10,15 +10,20 @@ import signal
 import socket
 import sys
 import threading
+import time
+from typing import Any
 
 import prometheus_client
 import uvicorn
 
+from serving.auth import BearerTokenInterceptor, BearerTokenMiddleware, read_token
 from serving.backends import Backend, InProcessBackend, TFServingBackend
+from serving.body_decoding import JsonBodyDecoder
 from serving.drift_monitor import DriftMonitor
 from serving.errors import StartupError
 from serving.feedback import FeedbackLogger
 from serving.grpc_service import grpc_server
+from serving.http_protocol import guarded_http_protocol
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.model_config import sources_from_config_file, sources_in_folder
@@ -87,11 +92,25 @@ def build_backend(settings: ServeSettings, metrics: ServingMetrics) -> Backend:
 
 class _Server(uvicorn.Server):
     """uvicorn, with our own signal handling: drain, then exit 0 (uvicorn re-raises the
-    signal after shutting down, which would end the process with -SIGTERM)."""
+    signal after shutting down, which would end the process with -SIGTERM).
 
-    def __init__(self, config: uvicorn.Config, on_signal):
+    On the first signal `on_signal` turns readiness off, and the REST port keeps answering
+    (`/readyz` 503, new model requests 503) until `drained()` or the grace period is over;
+    only then does uvicorn stop listening and finish its connections. A second signal stops
+    at once."""
+
+    def __init__(self, config: uvicorn.Config, on_signal, drained, grace_s: float):
         super().__init__(config)
-        self._on_signal = on_signal
+        self._on_signal, self._drained, self._grace_s = on_signal, drained, grace_s
+        self._signalled = False
+
+    def _exit_when_drained(self) -> None:
+        deadline = time.monotonic() + self._grace_s
+        while not self._drained() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # uvicorn's own wait for open connections gets what is left of the grace period.
+        self.config.timeout_graceful_shutdown = max(0.1, deadline - time.monotonic())  # type: ignore[assignment]
+        self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self):
@@ -100,8 +119,13 @@ class _Server(uvicorn.Server):
             return
 
         def handle(signum, frame):
+            if self._signalled:
+                self.force_exit = True
+                self.handle_exit(signum, frame)
+                return
+            self._signalled = True
             self._on_signal()
-            self.handle_exit(signum, frame)
+            threading.Thread(target=self._exit_when_drained, name="drain", daemon=True).start()
 
         previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -124,8 +148,10 @@ class ServingStack:
         _check_port_free(settings.host, settings.port, "REST")
         _check_port_free(settings.host, settings.grpc_port, "gRPC")
         self.settings = settings
+        token = read_token(settings.auth_token_file) if settings.auth_token_file else None
         self.metrics = ServingMetrics()
-        self.state = ServerState()
+        self.state = ServerState(settings.limits.max_concurrent_requests)
+        self.decoder = JsonBodyDecoder()
         self.backend = ObservingBackend(
             build_backend(settings, self.metrics), build_observers(settings, self.metrics)
         )
@@ -137,6 +163,8 @@ class ServingStack:
             limits.request_timeout_s,
             limits.max_concurrent_requests,
             limits.max_body_bytes,
+            limits.max_batch_instances,
+            interceptors=[BearerTokenInterceptor(token)] if token is not None else [],
         )
         self.api = RestApi(
             self.backend,
@@ -147,11 +175,15 @@ class ServingStack:
             web_dir=settings.web_dir,
             exports_dir=settings.exports_dir,
             drift=next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None),
+            decoder=self.decoder,
         )
         # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
         # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).
+        app: Any = self.api.app()
+        if token is not None:
+            app = BearerTokenMiddleware(app, token)
         config = uvicorn.Config(
-            self.api.app(),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="warning",
@@ -160,9 +192,13 @@ class ServingStack:
             timeout_graceful_shutdown=settings.grace_s,  # type: ignore[arg-type]
             lifespan="off",
             loop="uvloop",
-            http="httptools",
+            # httptools, with the connection limits (serving/http_protocol.py).
+            http=guarded_http_protocol(limits, self.metrics),
+            timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]
         )
-        self.http = _Server(config, self.drain)
+        self.http = _Server(
+            config, self.drain, lambda: self.state.slots.taken == 0, settings.grace_s
+        )
 
     def drain(self) -> None:
         """Readiness off; gRPC refuses new calls and lets running ones finish."""
@@ -174,6 +210,7 @@ class ServingStack:
         self.drain()
         self.grpc.stop(self.settings.grace_s).wait(self.settings.grace_s)
         self.backend.close()
+        self.decoder.close()
 
 
 def serve(settings: ServeSettings, announce=print) -> int:

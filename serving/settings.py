@@ -38,11 +38,29 @@ class BatchingOptions:
 
 @dataclasses.dataclass(frozen=True)
 class RestLimits:
-    """What one request may cost."""
+    """What one request and one connection may cost (REST and gRPC; docs/serving.md, "Limits").
+
+    Attributes:
+      max_body_bytes: a larger body is refused (413; gRPC's message limit too).
+      max_concurrent_requests: requests whose body is read and whose answer is being worked
+        on; more are refused (429).
+      request_timeout_s: the model's answer must come within this (504).
+      max_batch_instances: examples one request may carry, with batching on or off (400);
+        checked against the claimed shape before any array is built.
+      header_timeout_s: a connection must send a request's headers within this (408).
+      body_timeout_s: a request's body must arrive within this once its headers have (408).
+      idle_timeout_s: an idle keep-alive connection is closed after this.
+      max_connections: open REST connections; more are answered 503 and closed.
+    """
 
     max_body_bytes: int = 32 * 1024 * 1024
     max_concurrent_requests: int = 256
     request_timeout_s: float = 30.0
+    max_batch_instances: int = 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 15.0
+    max_connections: int = 2048
 
     def __post_init__(self) -> None:
         _check_positive(self)
@@ -80,7 +98,8 @@ class ServeSettings:
 
     models_dir: str = ""
     model_config_file: str = ""
-    host: str = "0.0.0.0"
+    # Loopback for a local run; the image sets DLWP_SERVE_HOST=0.0.0.0 (docs/serving.md).
+    host: str = "127.0.0.1"
     port: int = 8501
     grpc_port: int = 8500
     poll_s: float = 2.0
@@ -98,6 +117,8 @@ class ServeSettings:
     # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.
     feedback_rate: float = 0.0
     feedback_dir: str = ""
+    # A file holding a bearer token every request but the probes must carry; "" for none.
+    auth_token_file: str = ""
 
     def __post_init__(self) -> None:
         for flag, value in (("--port", self.port), ("--grpc-port", self.grpc_port)):

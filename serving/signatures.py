@@ -13,7 +13,7 @@ from tensorflow.core.framework import tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from contract.signatures import SERVING_DEFAULT
-from serving.errors import FailedPrecondition, InvalidArgument
+from serving.errors import FailedPrecondition, InvalidArgument, echo
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -70,7 +70,7 @@ def find_signature(
     name = name or SERVING_DEFAULT
     if name not in signature_defs:
         raise InvalidArgument(
-            f'Serving signature name: "{name}" not found in signature def; '
+            f'Serving signature name: "{echo(name)}" not found in signature def; '
             f"the model has: {', '.join(sorted(signature_defs))}"
         )
     return name, signature_defs[name]

@@ -3,6 +3,8 @@
 import asyncio
 import contextlib
 import dataclasses
+import itertools
+import os
 import socket
 import threading
 import time
@@ -10,12 +12,37 @@ from typing import Any
 
 import httpx
 
+# Ports handed out come from a block of this process's own, below the kernel's ephemeral
+# range (32768 and up on Linux): a port the kernel picked (bind to port 0) could be picked again
+# for another xdist worker's server, or for any client connection, before the server binds it.
+_BLOCK_PORTS = 1000
+_FIRST_PORT = 20000
+_next_port = itertools.count()
+
+
+def _port_block() -> int:
+    """xdist workers gw0, gw1, ... get blocks 0, 1, ...; a run without xdist one of the
+    others, by its process id, so that two such runs at once rarely share a block."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        index = int(worker[2:]) % 4
+    else:
+        index = 4 + os.getpid() % 8
+    return _FIRST_PORT + index * _BLOCK_PORTS
+
 
 def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port nothing listens on now, from this test process's own block of ports."""
+    block = _port_block()
+    for _ in range(_BLOCK_PORTS):
+        port = block + next(_next_port) % _BLOCK_PORTS
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # still in use, or in TIME_WAIT
+            return port
+    raise RuntimeError(f"no free port in {block}-{block + _BLOCK_PORTS - 1}")
 
 
 @dataclasses.dataclass

@@ -30,6 +30,8 @@ CONTRACT_ENV = {
     "DLWP_HOME": "/var/lib/dlwp",
     "KERAS_HOME": "/var/lib/dlwp/keras",
     "DLWP_WEB_DIR": "/app/web",
+    # `dlwp serve` binds all interfaces in a container, loopback elsewhere (docs/serving.md).
+    "DLWP_SERVE_HOST": "0.0.0.0",
     "MPLCONFIGDIR": "/tmp/matplotlib",
     "PYTHONDONTWRITEBYTECODE": "1",
 }

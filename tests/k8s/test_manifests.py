@@ -351,6 +351,8 @@ def test_serving_pods_follow_the_contract(builds):
         "localhost:8500",
         "--model-config-file",
         "/etc/dlwp/models.config",
+        "--host",
+        "0.0.0.0",
         "--port",
         "8501",
         "--grpc-port",

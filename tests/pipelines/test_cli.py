@@ -227,6 +227,14 @@ def test_serve_flags_left_out_keep_the_settings_defaults(served_settings):
     assert settings.drift == DriftSettings()
 
 
+def test_serve_listens_on_loopback_unless_told_otherwise(served_settings, monkeypatch):
+    monkeypatch.delenv("DLWP_SERVE_HOST", raising=False)
+    assert served_settings().host == "127.0.0.1"
+    monkeypatch.setenv("DLWP_SERVE_HOST", "0.0.0.0")  # what the image sets
+    assert served_settings().host == "0.0.0.0"
+    assert served_settings("--host", "::1").host == "::1"
+
+
 def test_serve_flags_given_reach_the_settings(served_settings):
     settings = served_settings(
         "--enable-batching",
