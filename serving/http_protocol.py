@@ -3,9 +3,9 @@ docs/serving.md ("Limits"), so slow, silent and surplus clients cannot hold the 
 
     header timeout  a request's headers must be complete `--header-timeout-s` after the
                     connection opened (first request) or after its first byte (later ones): 408
-    body backstop   the app answers a slow body itself (408 at `--body-timeout-s`, rest.py);
-                    a body still incomplete `_BODY_MARGIN_S` later is cut here, which covers
-                    routes that answer without reading their body
+    body timeout    a body still incomplete `--body-timeout-s` after its headers: 408 and
+                    closed (also for routes that answer without reading their body); the app
+                    sees a disconnect and `ConnectionEvents.body_timed_out`
     idle timeout    a keep-alive connection without a new request for `--idle-timeout-s` is
                     closed; stray bytes between requests do not restart the clock
     header size     headers over `MAX_HEADER_BYTES` are answered 431: httptools has no limit
@@ -15,6 +15,10 @@ docs/serving.md ("Limits"), so slow, silent and surplus clients cannot hold the 
 
 A request that arrives in one piece arms no timer: a phase is noted in each parser callback and
 a timer is armed only when a read ends with the headers or the body still incomplete.
+
+The app learns about its connection through `scope["extensions"][CONNECTION_EVENTS]`: whether
+the body timed out, and a callback when the connection closes, so that a handler can stop
+waiting for a model call whose client left without a task of its own watching `receive()`.
 """
 
 import asyncio
@@ -27,8 +31,6 @@ from serving import json_codec
 from serving.metrics import ServingMetrics
 from serving.settings import RestLimits
 
-# The app's own 408 comes first; this is only for what it cannot see.
-_BODY_MARGIN_S = 1.0
 # How long a refused connection stays half-closed so that its answer is read rather than reset
 # (closing a socket with unread input sends RST, which can destroy the answer in flight).
 _REFUSED_LINGER_S = 1.0
@@ -39,6 +41,35 @@ MAX_HEADER_BYTES = 64 * 1024
 
 _HEADERS, _BODY = "headers", "body"
 CLOSE_REASONS = ("header_timeout", "body_timeout", "idle", "limit", "headers_too_large")
+CONNECTION_EVENTS = "dlwp.connection_events"
+
+
+class ConnectionEvents:
+    """What one request's connection tells the app (in the ASGI scope's extensions).
+
+    Usage (a handler):
+        events = request.scope["extensions"][CONNECTION_EVENTS]
+        events.on_close(waiter.cancel)   # called on the loop when the connection closes
+    """
+
+    def __init__(self) -> None:
+        self.body_timed_out = False
+        self.closed = False
+        self._on_close: list = []
+
+    def on_close(self, callback) -> None:
+        """Calls `callback()` when the connection closes (at once if it has)."""
+        if self.closed:
+            callback()
+        else:
+            self._on_close.append(callback)
+
+    def close(self) -> None:
+        """The connection closed: runs the callbacks."""
+        self.closed = True
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
 
 def error_response(status: int, message: str, default_headers=()) -> bytes:
@@ -85,6 +116,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         # Header bytes read so far; None while the next request began inside the last read.
         self._header_bytes: int | None = 0
+        self._events: ConnectionEvents | None = None
 
     # The connection.
 
@@ -113,6 +145,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         super()._unset_keepalive_if_required()
         super().connection_lost(exc)
+        if self._events is not None:
+            self._events.close()
 
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn calls this on every read, so a byte now and then would keep an idle
@@ -146,6 +180,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.timeout_keep_alive_task = None
         self._phase = _HEADERS
         super().on_message_begin()
+        self._events = ConnectionEvents()
+        # ASGI servers put their own extensions in the scope here.
+        self.scope["extensions"] = {CONNECTION_EVENTS: self._events}  # type: ignore[dict-item]
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
@@ -184,8 +221,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase is _HEADERS:
             self._timer = self.loop.call_later(self.limits.header_timeout_s, self._headers_late)
         else:
-            timeout_s = self.limits.body_timeout_s + _BODY_MARGIN_S
-            self._timer = self.loop.call_later(timeout_s, self._body_late)
+            self._timer = self.loop.call_later(self.limits.body_timeout_s, self._body_late)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -215,7 +251,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self.closed["body_timeout"].inc()
         if self.cycle is not None and not self.cycle.response_started:
-            # The app gets a disconnect and answers no more.
+            # The app gets a disconnect, learns why, and answers no more.
+            if self._events is not None:
+                self._events.body_timed_out = True
             self.cycle.disconnected = True
             self.cycle.message_event.set()
             self.transport.write(

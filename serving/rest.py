@@ -48,6 +48,7 @@ from serving.errors import (
     model_error,
 )
 from serving.examples import classifications, example_inputs, examples_from_json, regressions
+from serving.http_protocol import CONNECTION_EVENTS, ConnectionEvents
 from serving.metrics import ServingMetrics
 from serving.model_specs import ModelSpec, check_path, model_spec, parse_version
 from serving.openapi import (
@@ -144,10 +145,7 @@ def _json(content: Any, status: int = 200) -> Response:
 
 
 def _error(error: ServingError) -> Response:
-    response = _json({"error": error.message}, error.http_status)
-    if isinstance(error, RequestTimeout):  # the rest of a slow body is not waited for
-        response.headers["connection"] = "close"
-    return response
+    return _json({"error": error.message}, error.http_status)
 
 
 def _proto_json(message) -> dict:
@@ -387,7 +385,8 @@ class RestApi:
                 )
 
     async def _read_body(self, request: Request) -> bytes:
-        """The body, within the size and time limits.
+        """The body, within the size limit; the connection (serving/http_protocol.py) cuts a
+        body still incomplete after `--body-timeout-s`, and answers the 408 itself.
 
         Raises:
           PayloadTooLarge: over `--max-body-bytes`.
@@ -395,15 +394,14 @@ class RestApi:
           Cancelled: the client closed the connection first.
         """
         try:
-            return await asyncio.wait_for(
-                _read_body(request, self.limits.max_body_bytes), self.limits.body_timeout_s
-            )
-        except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"the body did not arrive within {self.limits.body_timeout_s:g} s "
-                "(--body-timeout-s)"
-            ) from None
+            return await _read_body(request, self.limits.max_body_bytes)
         except ClientDisconnect:
+            events = _connection_events(request)
+            if events is not None and events.body_timed_out:
+                raise RequestTimeout(
+                    f"the body did not arrive within {self.limits.body_timeout_s:g} s "
+                    "(--body-timeout-s)"
+                ) from None
             raise Cancelled("the client closed the connection while sending the body") from None
 
     async def _answer(
@@ -416,9 +414,7 @@ class RestApi:
             return _json(_proto_json(response))
         body: dict[str, Any] = {}
         if verb != "metadata":
-            body = await self.decoder.loads(raw)
-            if not isinstance(body, dict):
-                raise InvalidArgument(f"the body must be a JSON object, got {echo(body)}")
+            body = await self.decoder.loads(raw)  # a JSON object, or InvalidArgument
             if not isinstance(body.get("signature_name", ""), str):
                 raise InvalidArgument("'signature_name' must be a string")
         target = await self._maybe_blocking(
@@ -487,32 +483,27 @@ class RestApi:
         future = target.submit(signature_name, inputs)
         slot.hold_until_done(future)
         seen.hold_until_done(future)
+        # Cancelling the waiter cancels the model call too, if it has not started.
         answer = asyncio.wrap_future(future)
-        gone = asyncio.ensure_future(_disconnected(request))
+        events = _connection_events(request)
+        if events is not None:
+            events.on_close(answer.cancel)
         try:
-            done, _ = await asyncio.wait(
-                (answer, gone),
-                timeout=self.limits.request_timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            gone.cancel()
-        if answer not in done:
-            future.cancel()
-            if gone in done:
-                raise Cancelled("the client closed the connection before the answer")
+            return await asyncio.wait_for(answer, self.limits.request_timeout_s)
+        except asyncio.TimeoutError:
             raise DeadlineExceeded(
                 f"the model did not answer within {self.limits.request_timeout_s} s"
-            )
-        try:
-            return answer.result()
+            ) from None
+        except asyncio.CancelledError:
+            if events is not None and events.closed:
+                raise Cancelled("the client closed the connection before the answer") from None
+            raise
         except ServingError:
             raise
         except Exception as error:  # the model failed: TF's own status says whose fault
             raise model_error(error) from error
 
 
-async def _disconnected(request: Request) -> None:
-    """Returns when the client closes the connection (its body has been read already)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+def _connection_events(request: Request) -> ConnectionEvents | None:
+    """What the connection tells about this request (None under another server)."""
+    return request.scope.get("extensions", {}).get(CONNECTION_EVENTS)

@@ -246,7 +246,7 @@ def test_body_a_route_never_reads_is_cut_at_the_body_timeout(timed_server):
         answer, _ = read_until_closed(sock, 3.0)  # before the idle timeout could close it
         elapsed_s = time.monotonic() - start
     assert parse(answer)[0] == 405
-    assert elapsed_s > 1.5  # the body timeout, and the protocol's one-second margin
+    assert elapsed_s > 0.9  # cut at the body timeout (1 s), not before
     assert closed(timed_server, "body_timeout") == before + 1
 
 
