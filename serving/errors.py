@@ -136,6 +136,14 @@ def from_grpc_code(code: grpc.StatusCode, message: str) -> ServingError:
     return _BY_GRPC_CODE.get(code, ServingError)(message)
 
 
+def too_many_examples(count: int, limit: int, what: str = "the request has") -> InvalidArgument:
+    """The error for a request (or an input: `what`) of `count` examples, over
+    `--max-batch-instances` `limit`; REST and gRPC refuse it alike."""
+    return InvalidArgument(
+        f"{what} {count} examples, more than --max-batch-instances {limit}; split it"
+    )
+
+
 # tf.errors.OpError.error_code values (TF's error codes are gRPC's).
 _TF_INVALID_ARGUMENT = 3
 

@@ -14,7 +14,7 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import input_pb2
 
-from serving.errors import FailedPrecondition, InvalidArgument, echo
+from serving.errors import FailedPrecondition, InvalidArgument, echo, too_many_examples
 from serving.json_arrays import preview
 from serving.signatures import example_signature
 
@@ -79,10 +79,7 @@ def examples_from_json(request: Mapping[str, Any], max_examples: int) -> list[by
     if not isinstance(examples, list) or not examples:
         raise InvalidArgument("'examples' must be a non-empty list of objects (feature: value)")
     if len(examples) > max_examples:
-        raise InvalidArgument(
-            f"the request has {len(examples)} examples, more than --max-batch-instances "
-            f"{max_examples}; split it"
-        )
+        raise too_many_examples(len(examples), max_examples)
     context = request.get("context", {})
     if not isinstance(context, dict):
         raise InvalidArgument("'context' must be an object (feature: value)")

@@ -35,6 +35,7 @@ from serving.errors import (
     Unimplemented,
     echo,
     model_error,
+    too_many_examples,
 )
 from serving.examples import classifications, example_inputs, examples_from_input, regressions
 from serving.metrics import RequestObservation, ServingMetrics
@@ -197,10 +198,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         def answer(target: Target, seen: RequestObservation):
             count = _example_count(request.input)
             if count > self.max_instances:
-                raise InvalidArgument(
-                    f"the request has {count} examples, more than --max-batch-instances "
-                    f"{self.max_instances}; split it"
-                )
+                raise too_many_examples(count, self.max_instances)
             serialized = examples_from_input(request.input)
             name, inputs = example_inputs(
                 target.signature_defs, request.model_spec.signature_name, method, serialized

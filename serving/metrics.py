@@ -11,6 +11,8 @@ from concurrent.futures import Future
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from serving.request_slots import Slot
+
 UNKNOWN_MODEL = "_unknown"
 API_NAMES = ("predict", "classify", "regress", "metadata", "status")
 
@@ -119,19 +121,19 @@ class RequestObservation:
         self._metrics, self._api, self._protocol = metrics, api, protocol
         self._model, self._is_served = model, is_served
         self.version, self.code = "", "OK"
-        self._model_calls: list[Future] = []
 
     def hold_until_done(self, future: Future) -> None:
         """Counts the request in flight until `future` (its model call) is done as well."""
-        self._model_calls.append(future)
+        self._in_flight.hold_until_done(future)
 
     def __enter__(self) -> "RequestObservation":
         self._start = time.perf_counter()
         self._metrics.requests_in_flight.inc()
+        self._in_flight = Slot(self._metrics.requests_in_flight.dec)
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        self._release_when_done(list(self._model_calls))
+        self._in_flight.release()
         if error is not None and self.code == "OK":
             self.code = getattr(getattr(error, "grpc_code", None), "name", "INTERNAL")
         model = self._model if self._is_served(self._model) else UNKNOWN_MODEL
@@ -143,9 +145,3 @@ class RequestObservation:
             self.code,
             time.perf_counter() - self._start,
         )
-
-    def _release_when_done(self, calls: list[Future]) -> None:
-        if not calls:
-            self._metrics.requests_in_flight.dec()
-            return
-        calls.pop().add_done_callback(lambda _: self._release_when_done(calls))

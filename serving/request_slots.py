@@ -1,9 +1,11 @@
 """The REST API's in-flight slots (`--max-concurrent-requests`): a request takes one once its
 body has been read, and gives it back when its answer is sent *and* the model call it started
 has finished, so work abandoned by a client that left or a deadline that passed still counts
-until the model is done with it (docs/serving.md, "Limits")."""
+until the model is done with it (docs/serving.md, "Limits"). `Slot` holds the in-flight gauge
+(serving/metrics.py) the same way."""
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 
 
@@ -32,7 +34,7 @@ class RequestSlots:
             if self._taken >= self.limit:
                 return None
             self._taken += 1
-        return Slot(self)
+        return Slot(self._give_back)
 
     def _give_back(self) -> None:
         with self._lock:
@@ -40,10 +42,17 @@ class RequestSlots:
 
 
 class Slot:
-    """One request's slot; freed when its handler and every held model call are done."""
+    """A hold on something a request counts in (a slot, the in-flight gauge): `on_free` runs
+    once its handler and every held model call are done.
 
-    def __init__(self, slots: RequestSlots):
-        self._slots = slots
+    Usage:
+        slot = Slot(gauge.dec)
+        slot.hold_until_done(model_future)
+        slot.release()               # the handler's own hold
+    """
+
+    def __init__(self, on_free: Callable[[], None]):
+        self._on_free = on_free
         self._holds = 1
         self._lock = threading.Lock()
 
@@ -59,4 +68,4 @@ class Slot:
             self._holds -= 1
             last = self._holds == 0
         if last:
-            self._slots._give_back()
+            self._on_free()

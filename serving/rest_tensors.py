@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving.errors import InvalidArgument, echo
+from serving.errors import InvalidArgument, echo, too_many_examples
 from serving.json_arrays import RAGGED, JsonList, RowColumns, preview, tensor
 from serving.signatures import NUMPY_DTYPES, describe, shape_dims
 
@@ -130,29 +130,32 @@ def to_array(value: Any, name: str, info: meta_graph_pb2.TensorInfo) -> np.ndarr
             f"input '{name}' expects {describe(info)}, got {value.problem}: {echo(preview(value))}"
         )
     array = np.asarray(value)
+    limits = np.iinfo(dtype) if dtype.kind in "iu" else None
     if (
-        dtype.kind in "iu"
+        limits is not None
         and array.dtype.kind == "f"
         and array.size
-        and _integers_outside(array, np.iinfo(dtype))
+        and _integers_outside(array, limits)
     ):
-        raise InvalidArgument(
-            f"input '{name}' ({describe(info)}) has a value outside "
-            f"[{np.iinfo(dtype).min}, {np.iinfo(dtype).max}]"
-        )
+        raise _outside(name, info, limits)
     if array.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
         got = "strings or objects" if array.dtype.kind in "OUS" else f"{array.dtype.name} values"
         raise InvalidArgument(
             f"input '{name}' expects {describe(info)}, got {got}: {echo(preview(value))}"
         )
-    if dtype.kind in "iu" and array.size:
-        limits = np.iinfo(dtype)
-        if int(array.min()) < limits.min or int(array.max()) > limits.max:
-            raise InvalidArgument(
-                f"input '{name}' ({describe(info)}) has a value outside "
-                f"[{limits.min}, {limits.max}]"
-            )
+    if (
+        limits is not None
+        and array.size
+        and (int(array.min()) < limits.min or int(array.max()) > limits.max)
+    ):
+        raise _outside(name, info, limits)
     return array.astype(dtype, copy=False)
+
+
+def _outside(name: str, info: meta_graph_pb2.TensorInfo, limits: np.iinfo) -> InvalidArgument:
+    return InvalidArgument(
+        f"input '{name}' ({describe(info)}) has a value outside [{limits.min}, {limits.max}]"
+    )
 
 
 def _count(value: Any) -> int | None:
@@ -165,9 +168,7 @@ def _count(value: Any) -> int | None:
 
 def _check_count(count: int | None, max_instances: int, what: str) -> None:
     if count is not None and count > max_instances:
-        raise InvalidArgument(
-            f"{what} {count} examples, more than --max-batch-instances {max_instances}; split it"
-        )
+        raise too_many_examples(count, max_instances, what)
 
 
 def predict_inputs(

@@ -17,7 +17,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving.errors import InvalidArgument, echo
+from serving.errors import InvalidArgument, echo, too_many_examples
 from serving.signatures import NUMPY_DTYPES, describe, dtype_name, shape_dims
 
 # Where TensorFlow's tensor.proto keeps the values of each dtype a request may carry, when they
@@ -195,10 +195,7 @@ def _checked_dims(
     if math.prod(d for d in dims if d) * NUMPY_DTYPES[tensor.dtype].itemsize > _MAX_BYTES:
         raise InvalidArgument(f"{label} has shape {_dims_text(dims)}, larger than any array")
     if dims and (wanted is None or wanted[0] == -1) and dims[0] > max_instances:
-        raise InvalidArgument(
-            f"{label} has {dims[0]} examples, more than --max-batch-instances "
-            f"{max_instances}; split the request"
-        )
+        raise too_many_examples(dims[0], max_instances, f"{label} has")
     return dims
 
 
