@@ -47,7 +47,8 @@ demo: install
 	.venv/bin/dlwp run fashion_mnist --home $(DEMO_HOME)
 	.venv/bin/dlwp request fashion_mnist --home $(DEMO_HOME)
 	@echo "Serving now; in another terminal paste the curl line above, or open"
-	@echo "http://localhost:8501/demo/ for the TF.js model in the browser (Ctrl-C stops the server)."
+	@echo "http://localhost:8501/demo/ for the TF.js model in the browser, and"
+	@echo "http://localhost:8501/reports/fashion_mnist/latest/ for its report (Ctrl-C stops the server)."
 	.venv/bin/dlwp serve --home $(DEMO_HOME)
 
 # Prometheus on :9090 with the alert rules, scraping a running `dlwp serve` (docs/monitoring.md).

@@ -19,7 +19,7 @@ from contract.drift_reference import DriftReference, FeatureReference
 from contract.drift_series import feature_series
 from contract.features import ProblemType
 from contract.schema_domains import domain_of
-from contract.signatures import classes_from_scores
+from contract.signatures import DECISION_THRESHOLD, classes_from_scores
 from contract.task import TaskContract
 
 REFERENCE_EXAMPLES = 5_000
@@ -31,11 +31,14 @@ def _jsonable(values: np.ndarray) -> list:
     return [float(v) for v in values if not np.isnan(v)]
 
 
-def prediction_series(problem_type: str, outputs: np.ndarray) -> np.ndarray:
-    """The prediction series of a model's raw outputs: class ids, or regression values."""
+def prediction_series(
+    problem_type: str, outputs: np.ndarray, threshold: float = DECISION_THRESHOLD
+) -> np.ndarray:
+    """The prediction series of a model's raw outputs: class ids (a binary model's at its
+    launch threshold, as the served `class_ids`), or regression values."""
     if ProblemType(problem_type) is ProblemType.REGRESSION:
         return np.asarray(outputs, np.float64).reshape(-1)
-    return classes_from_scores(problem_type, outputs)
+    return classes_from_scores(problem_type, outputs, threshold)
 
 
 def reference_from_inputs(
@@ -43,6 +46,7 @@ def reference_from_inputs(
     task: TaskContract,
     schema: schema_pb2.Schema,
     held_out_outputs: np.ndarray,
+    threshold: float = DECISION_THRESHOLD,
 ) -> DriftReference:
     """The reference of a model trained on examples like `inputs` (`serving_default`'s raw
     inputs, one array per feature, as `split_inputs.raw_inputs` gives them).
@@ -53,6 +57,7 @@ def reference_from_inputs(
         schema: the curated schema (feature domains).
         held_out_outputs: the model's outputs (scores, or regression values) on held-out
             examples.
+        threshold: a binary model's launch threshold (docs/reports.md).
     """
     features = {}
     for feature in task.features:
@@ -65,7 +70,7 @@ def reference_from_inputs(
         problem_type=task.problem_type,
         train_examples=len(next(iter(inputs.values()))) if inputs else 0,
         features=features,
-        predictions=prediction_series(task.problem_type, held_out_outputs).tolist(),
+        predictions=prediction_series(task.problem_type, held_out_outputs, threshold).tolist(),
     )
 
 
@@ -75,9 +80,11 @@ def build_reference(
     held_out_outputs: np.ndarray,
     task: TaskContract,
     max_examples: int = REFERENCE_EXAMPLES,
+    threshold: float = DECISION_THRESHOLD,
 ) -> DriftReference:
     """The reference of a model trained on the train split of `examples_uri` (ExampleGen's
-    output), on its first `max_examples` examples."""
+    output), on its first `max_examples` examples; `threshold` is a binary model's launch
+    threshold."""
     from tensorflow_transform.tf_metadata import schema_utils
 
     from components.exporting.split_inputs import raw_inputs, read_split
@@ -85,4 +92,4 @@ def build_reference(
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     train = read_split(examples_uri, "train", max_examples)
     inputs = raw_inputs(train, spec, [(f.name, f.kind) for f in task.features])
-    return reference_from_inputs(inputs, task, schema, held_out_outputs)
+    return reference_from_inputs(inputs, task, schema, held_out_outputs, threshold)

@@ -16,8 +16,10 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact, standard_artifacts
 
 from components.drift_reference import REFERENCE_EXAMPLES, build_reference
+from components.launch_threshold import THRESHOLD_FILE
 from components.schema_curation import read_schema
 from contract.drift_reference import write_reference
+from contract.signatures import DECISION_THRESHOLD
 from contract.task import TaskContract
 from contract.version_assets import EVAL_PREDICTIONS_FILE, REFERENCE_FILE
 
@@ -45,12 +47,19 @@ def DriftReferenceGen(  # noqa: N802 - TFX names components like classes
     """Writes the reference of the model whose run is `model_run`."""
     with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:
         held_out_outputs = np.asarray(json.load(f), np.float64)
+    # The served class ids of a binary model are at its launch threshold (docs/reports.md).
+    threshold = DECISION_THRESHOLD
+    threshold_path = os.path.join(model_run.uri, THRESHOLD_FILE)
+    if tf.io.gfile.exists(threshold_path):
+        with tf.io.gfile.GFile(threshold_path) as f:
+            threshold = float(json.load(f)["live"])
     reference = build_reference(
         examples.uri,
         read_schema(schema.uri),
         held_out_outputs,
         TaskContract.from_json(task),
         max_examples,
+        threshold,
     )
     write_reference(reference, reference_path(drift_reference.uri))
     drift_reference.set_int_custom_property("train_examples", reference.train_examples)

@@ -56,6 +56,7 @@ class ProtocolResult:
         epochs: the epochs it was fit for.
         eval_score: the validation score (hold-out) or the mean fold score (K-fold).
         eval_predictions: the held-out outputs: on eval (hold-out) or out of fold (K-fold).
+        eval_labels: the labels of the rows of `eval_predictions`, in their order.
         folds: the P x K fold scores (K-fold), else None.
         convergence: how training ended (`components.convergence.Convergence` fields; K-fold
             adds `best_epochs`, one per fold).
@@ -67,6 +68,7 @@ class ProtocolResult:
     epochs: int
     eval_score: float
     eval_predictions: np.ndarray
+    eval_labels: np.ndarray
     folds: list[float] | None
     convergence: dict[str, Any]
     capacity: dict[str, Any]
@@ -96,6 +98,14 @@ def _xy(data: Any) -> tuple[Any, Any]:
 def _inputs(data: Any) -> Any:
     """The features alone, for `model.predict`."""
     return data[0] if isinstance(data, tuple) else data.map(lambda x, y: x)
+
+
+def _labels(data: Any) -> np.ndarray:
+    """The labels alone, in the order `model.predict(_inputs(data))` answers (the eval
+    dataset is not shuffled)."""
+    if isinstance(data, tuple):
+        return np.asarray(data[1]).reshape(-1)
+    return np.concatenate([np.asarray(y).reshape(-1) for _, y in data.as_numpy_iterator()])
 
 
 def hold_out(
@@ -170,6 +180,7 @@ def hold_out(
         epochs=epochs,
         eval_score=kept.score,
         eval_predictions=np.asarray(eval_predictions),
+        eval_labels=_labels(validation),
         folds=None,
         convergence=kept.convergence.to_json(),
         capacity=capacity.to_json(),
@@ -323,6 +334,7 @@ def k_fold(
         epochs=epochs,
         eval_score=float(np.mean([fit.score for fit in fits])),
         eval_predictions=predictions,
+        eval_labels=np.asarray(labels).reshape(len(labels), -1)[:, 0],
         folds=[fit.score for fit in fits],
         convergence=_combined_convergence(fits, epochs),
         capacity=capacity.to_json(),

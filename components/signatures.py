@@ -8,10 +8,14 @@
   classify / regress API and for TFMA.
 
 Both return `scores` (class probabilities; for binary, of class 1) and `class_ids`, or
-`predictions` for regression. When the task names its classes, both also return `classes`: the
-predicted class's name in `serving_default` (string [batch], beside `class_ids`), every class
-name in class-id order in `from_examples` (string [batch, classes], zipped with `scores` the way
-TF Serving's classify reads a classification signature, so classify answers with names).
+`predictions` for regression. A binary model's `class_ids` are `scores > threshold`, the launch
+threshold the Trainer chose (components/launch_threshold.py), which the saved object carries as
+its `decision_threshold` variable.
+
+When the task names its classes, both also return `classes`: the predicted class's name in
+`serving_default` (string [batch], beside `class_ids`), every class name in class-id order in
+`from_examples` (string [batch, classes], zipped with `scores` the way TF Serving's classify
+reads a classification signature, so classify answers with names).
 """
 
 from collections.abc import Sequence
@@ -24,6 +28,7 @@ from contract.signatures import (
     CLASS_IDS,
     CLASSES,
     DECISION_THRESHOLD,
+    DECISION_THRESHOLD_ATTRIBUTE,
     EXAMPLES_INPUT,
     FROM_EXAMPLES,
     PREDICTIONS,
@@ -36,12 +41,12 @@ from contract.task import TaskContract
 def model_outputs(
     problem_type: str,
     outputs: tf.Tensor,
-    threshold: float = DECISION_THRESHOLD,
+    threshold: float | tf.Variable = DECISION_THRESHOLD,
     class_names: Sequence[str] | None = None,
 ) -> dict[str, tf.Tensor]:
     """The signature outputs of a problem type, from the Keras model's output (the graph twin
     of `contract.signatures.classes_from_scores`); with `class_names`, also `classes`, the
-    predicted class's name.
+    predicted class's name. A binary model's class is 1 when its score exceeds `threshold`.
 
     Raises:
         ValueError: `class_names` does not name each class of the model's output once.
@@ -51,7 +56,8 @@ def model_outputs(
         return {PREDICTIONS: tf.reshape(outputs, [-1])}
     if problem is ProblemType.BINARY:
         scores = tf.reshape(outputs, [-1])
-        result = {SCORES: scores, CLASS_IDS: tf.cast(scores > threshold, tf.int64)}
+        flagged = scores > tf.cast(threshold, scores.dtype)
+        result = {SCORES: scores, CLASS_IDS: tf.cast(flagged, tf.int64)}
         classes = 2
     else:
         result = {SCORES: outputs, CLASS_IDS: tf.argmax(outputs, axis=-1)}
@@ -107,9 +113,14 @@ def _to_raw_feature(value: tf.Tensor, kind: str, spec: Any) -> tf.Tensor | tf.Sp
     return tf.reshape(value, [-1, *spec.shape])
 
 
-def make_signatures(model: Any, tft_output: Any, task: TaskContract) -> dict[str, Any]:
-    """The signatures to save with `model`; attaches the Transform layer to the model."""
+def make_signatures(
+    model: Any, tft_output: Any, task: TaskContract, threshold: float = DECISION_THRESHOLD
+) -> dict[str, Any]:
+    """The signatures to save with `model`; attaches the Transform layer to the model, and the
+    launch threshold of a binary model's `class_ids` (`decision_threshold`, saved with it)."""
     model.tft_layer = tft_output.transform_features_layer()
+    decision = tf.Variable(threshold, dtype=tf.float32, trainable=False, name="decision_threshold")
+    setattr(model, DECISION_THRESHOLD_ATTRIBUTE, decision)
     raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != task.label}
     kinds = task.kinds
 
@@ -118,7 +129,7 @@ def make_signatures(model: Any, tft_output: Any, task: TaskContract) -> dict[str
     def predict(raw: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw)
         inputs = {name: transformed[name] for name in kinds}
-        return model_outputs(task.problem_type, model(inputs), class_names=names)
+        return model_outputs(task.problem_type, model(inputs), decision, class_names=names)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def from_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -15,7 +15,9 @@ Writes, in the model run: `history.json`, `loss.png` and `<metric>.png` (figures
 `training.json` (protocol, epochs, eval score and fold scores, convergence, capacity, strategy
 and devices, the seconds of each epoch by fit, the fits resumed, how the examples were held),
 `eval_predictions.json` (held-out outputs, never of rows the model that made them was fit on:
-the monitoring reference) and `tensorboard/<fit>/` (TensorBoard's `train/`, `validation/`).
+the monitoring reference), `threshold.json` (binary tasks: the launch threshold, chosen on those
+held-out outputs by `components.launch_threshold`, never on test, and baked into the
+SavedModel's `class_ids`) and `tensorboard/<fit>/` (TensorBoard's `train/`, `validation/`).
 """
 
 import dataclasses
@@ -32,6 +34,15 @@ from components import protocols
 from components.autograph_rules import leave_libraries_unconverted
 from components.convergence import Budget
 from components.distribution import choose_distribution
+from components.errors import BadDataError
+from components.launch_threshold import (
+    CHOSEN_ON_EVAL,
+    THRESHOLD,
+    THRESHOLD_FILE,
+    ThresholdRule,
+    choose_threshold,
+    rates_at,
+)
 from components.models import ModelConfig, build_model, metric_for
 from components.preprocessing import vocabulary_name
 from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
@@ -47,6 +58,7 @@ from components.training_data import (
 )
 from components.training_phases import Phases
 from contract.features import FeatureKind, ProblemType
+from contract.signatures import DECISION_THRESHOLD
 from contract.task import TaskContract
 from contract.version_assets import EVAL_PREDICTIONS_FILE
 from contract.versions import write_json
@@ -77,18 +89,26 @@ class TrainerConfig:
     mixed_precision: bool = False
     tune_trials: int = 0
     prune_sparsity: float = 0.0
+    threshold_rule: ThresholdRule = ThresholdRule()  # how a binary task's threshold is chosen
 
     @classmethod
     def from_custom_config(cls, config: dict[str, Any]) -> "TrainerConfig":
         fields = dict(config)
         fields["task"] = TaskContract.from_json(fields["task"])
         fields["hidden_units"] = tuple(fields["hidden_units"])
+        if "threshold_rule" in fields:
+            fields["threshold_rule"] = ThresholdRule.from_json(fields["threshold_rule"])
         return cls(**fields)
 
     def to_custom_config(self) -> dict[str, Any]:
         """The `custom_config` dict (JSON values) that `from_custom_config` reads."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {**fields, "task": self.task.to_json(), "hidden_units": list(self.hidden_units)}
+        return {
+            **fields,
+            "task": self.task.to_json(),
+            "hidden_units": list(self.hidden_units),
+            "threshold_rule": self.threshold_rule.to_json(),
+        }
 
 
 def keras_model_path(model_uri: str) -> str:
@@ -127,6 +147,45 @@ def _phases(fn_args: Any, metric: str) -> Phases:
         report=True,
         tensorboard_dir=os.path.join(fn_args.model_run_dir, TENSORBOARD_DIR),
         backup_dir=backup_folder(fn_args),
+    )
+
+
+def launch_threshold(rule: ThresholdRule, labels: Any, scores: Any) -> dict[str, Any]:
+    """threshold.json: the threshold of `rule` on the held-out eval `labels` and `scores` (of
+    class 1), and the eval rates at it (None for a fixed threshold on eval rows of one class,
+    where the rates are undefined).
+
+    Raises:
+        ValueError: a target rule cannot be met on these examples (components.launch_threshold).
+    """
+    live = choose_threshold(labels, scores, rule)
+    try:
+        rates = rates_at(labels, scores, live)
+    except ValueError:
+        if rule.kind != THRESHOLD:
+            raise
+        rates = None  # a fixed threshold needs no rates: tiny eval splits still train
+    return {
+        "rule": rule.to_json(),
+        "live": live,
+        "chosen_on": CHOSEN_ON_EVAL,
+        "eval_examples": int(np.asarray(labels).size),
+        "eval": rates,
+    }
+
+
+def _threshold_line(threshold: dict[str, Any]) -> str:
+    """`launch threshold 0.37 (target FPR 0.05 on 113 eval examples: FPR 0.049, recall 0.92)`."""
+    rates = threshold["eval"]
+    measured = (
+        f": FPR {rates['fpr']:.3f}, recall {rates['recall']:.3f}"
+        if rates
+        else ", which hold one class only"
+    )
+    return (
+        f"launch threshold {threshold['live']:.4g} "
+        f"({ThresholdRule.from_json(threshold['rule']).describe()} on "
+        f"{threshold['eval_examples']} eval examples{measured})"
     )
 
 
@@ -244,10 +303,22 @@ def run_fn(fn_args) -> None:
         default=float,
     )
 
+    live = DECISION_THRESHOLD
+    if config.task.problem_type is ProblemType.BINARY:
+        try:
+            threshold = launch_threshold(
+                config.threshold_rule, result.eval_labels, result.eval_predictions
+            )
+        except ValueError as error:
+            raise BadDataError(f"the launch threshold: {error}") from error
+        write_json(os.path.join(report, THRESHOLD_FILE), threshold, indent=1)
+        report_line(_threshold_line(threshold))
+        live = threshold["live"]
+
     # The Keras model alone first: make_signatures attaches the Transform layer to it.
     model_uri = os.path.dirname(fn_args.serving_model_dir)
     model.save(keras_model_path(model_uri), include_optimizer=False)
-    signatures = make_signatures(model, tft_output, config.task)
+    signatures = make_signatures(model, tft_output, config.task, live)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
     phases.drop_backups()
 

@@ -20,8 +20,11 @@ CLASS_IDS = "class_ids"
 CLASSES = "classes"
 PREDICTIONS = "predictions"  # regression
 
-# A binary model predicts class 1 when its score exceeds this.
+# A binary model predicts class 1 when its score exceeds this: the default launch threshold.
 DECISION_THRESHOLD = 0.5
+# The pushed SavedModel's attribute holding the launch threshold its signatures use (a float32
+# variable: `tf.saved_model.load(dir).decision_threshold.numpy()`).
+DECISION_THRESHOLD_ATTRIBUTE = "decision_threshold"
 
 
 def prediction_key(problem_type: str) -> str:

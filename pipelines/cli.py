@@ -5,11 +5,13 @@
              [--epochs N] [--kfold-repeats P] [--tpu NAME] [--mixed-precision]
              [--tune [--tune-trials N]]
              [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache] [--json]
+             [--threshold T | --target-fpr F | --target-recall R] [--cases-per-day N]
+    dlwp report MODEL [--version V] [--home DIR] [--json]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
-               [--feedback-rate R [--feedback-dir DIR]]
+               [--feedback-rate R [--feedback-dir DIR]] [--reports-dir DIR]
     dlwp compile DATASET --target kubeflow --output FILE --pipeline-root gs://... [--image I]
                  [--beam-runner R --beam-arg=--name=value ...] [--gpus N | --tpu-topology 2x2]
     dlwp k8s run DATASET [--namespace dlwp] [--image I] [--gpus N] [--follow | --dry-run]
@@ -38,7 +40,7 @@ from components.errors import DlwpError, SettingsError
 from pipelines.logs import library_output_to, log_path_for
 
 if TYPE_CHECKING:  # imported where used: a command that does not need them does not load them
-    from pipelines.settings import TrainingOptions
+    from pipelines.settings import ReportOptions, TrainingOptions
     from serving.settings import ServeSettings
 
 
@@ -148,7 +150,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     log_path = log_path_for(home, model)
     with _usage_error_on(parser, SettingsError):  # checked before TensorFlow loads
         training = _training_options(args, tpu=args.tpu or os.environ.get("TPU_NAME", ""))
+        problem_type = args.task or _book_task(args.dataset, " or use --csv FILE").problem_type
+        training.check_task(model, problem_type)
         schema = _read_schema_flag(args.schema) if args.schema else None
+        report = _report_options(args)
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
@@ -174,6 +179,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             data_dir=_data_dir(args.data_dir),
             enable_cache=not args.no_cache,
             training=training,
+            report=report,
             **extra_data,
             **({"schema_file": os.path.abspath(args.schema)} if args.schema else {}),
             **_given(args, "max_examples"),
@@ -269,6 +275,21 @@ def _request(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from components.reporting.text import report_text
+    from pipelines.version_reports import find_report
+
+    if args.version is not None and args.version < 1:
+        parser.error(f"--version is a pushed version number (1 or more), got {args.version}")
+    reports_dir = os.path.join(_home(args.home), "reports", args.model)
+    page, report = find_report(reports_dir, args.model, args.version)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print("\n".join(report_text(report, page)))
+    return 0
+
+
 def _drift(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pipelines.drift_report import drifted_plots, fetch_drift, table
 
@@ -353,6 +374,9 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     exports_dir = args.exports_dir
     if exports_dir is None:
         exports_dir = os.path.join(home, "exports") if from_home else ""
+    reports_dir = args.reports_dir
+    if reports_dir is None:
+        reports_dir = os.path.join(home, "reports") if from_home else ""
     return ServeSettings(
         models_dir="" if args.model_config_file else models_dir,
         model_config_file=args.model_config_file or "",
@@ -373,6 +397,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         drift=None if args.no_drift else drift,
         tfserving_address=args.tfserving_address or "",
         exports_dir=os.path.abspath(exports_dir) if exports_dir else "",
+        reports_dir=os.path.abspath(reports_dir) if reports_dir else "",
         feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
         web_dir=os.environ.get("DLWP_WEB_DIR", ""),
         **_given(
@@ -417,7 +442,45 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SPARSITY",
         help="magnitude pruning while training, to this fraction of zero weights (e.g. 0.8)",
     )
+    threshold = parser.add_mutually_exclusive_group()
+    threshold.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="binary tasks: predict class 1 above this score (default 0.5)",
+    )
+    threshold.add_argument(
+        "--target-fpr",
+        type=float,
+        metavar="F",
+        help="binary tasks: the threshold of highest recall with a false-positive rate of at "
+        "most F, chosen on the eval split",
+    )
+    threshold.add_argument(
+        "--target-recall",
+        type=float,
+        metavar="R",
+        help="binary tasks: the highest threshold with a recall of at least R, chosen on the "
+        "eval split",
+    )
+    parser.add_argument(
+        "--cases-per-day",
+        type=int,
+        metavar="N",
+        help="cases the model will see a day: the report counts its errors per day (default 1000)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="rerun every step")
+
+
+def _report_options(args: argparse.Namespace) -> ReportOptions:
+    """ReportOptions from the shared flags (before TensorFlow loads).
+
+    Raises:
+        SettingsError: a flag's value is out of range, named with it.
+    """
+    from pipelines.settings import ReportOptions
+
+    return ReportOptions(**_given(args, "cases_per_day"))
 
 
 def _check_training_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -442,7 +505,15 @@ def _training_options(args: argparse.Namespace, **options: Any) -> TrainingOptio
         mixed_precision=args.mixed_precision,
         **tuning,
         **options,
-        **_given(args, "kfold_repeats", max_epochs="epochs", prune_sparsity="prune"),
+        **_given(
+            args,
+            "kfold_repeats",
+            "threshold",
+            "target_fpr",
+            "target_recall",
+            max_epochs="epochs",
+            prune_sparsity="prune",
+        ),
     )
 
 
@@ -463,6 +534,8 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     log_path = log_path_for(home, f"compile-{args.dataset}")
     with _usage_error_on(parser, SettingsError):  # checked before TensorFlow loads
         training = _training_options(args)
+        training.check_task(args.dataset, _book_task(args.dataset).problem_type)
+        report = _report_options(args)
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
         from contract.versions import write_json
@@ -482,11 +555,13 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             accelerator=accelerator,
             training=training,
             enable_cache=not args.no_cache,
+            report=report,
             **_given(
                 args,
                 "trainer_image",
                 "serving_dir",
                 "exports_dir",
+                "reports_dir",
                 "data_dir",
                 "beam_runner",
                 "beam_image",
@@ -594,6 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--pipeline-root", help="object storage for artifacts: gs://BUCKET/PATH")
     compile_.add_argument("--serving-dir", help="where models are pushed (<root>/serving)")
     compile_.add_argument("--exports-dir", help="where TFLite/TF.js go (<root>/exports)")
+    compile_.add_argument("--reports-dir", help="where each version's report goes (<root>/reports)")
     compile_.add_argument(
         "--data-dir", help="keras's dataset files in the container (/var/lib/dlwp/datasets)"
     )
@@ -645,6 +721,15 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--count", type=int, help="examples in the request")
     request.add_argument("--output", help="default <home>/requests/<model>.json")
     request.set_defaults(func=_request)
+
+    report = commands.add_parser(
+        "report", help="a pushed version's report in a screen, and the path of its page"
+    )
+    report.add_argument("model", help="a pushed model (dataset name or CSV name)")
+    report.add_argument("--version", type=int, help="default: the newest version with a report")
+    report.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
+    report.add_argument("--json", action="store_true", help="print report.json instead")
+    report.set_defaults(func=_report)
 
     drift = commands.add_parser(
         "drift", help="the running server's drift table; PNG plots of what drifted"
@@ -723,6 +808,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--exports-dir",
         help="TF.js exports for the demo page at /demo/ (default <home>/exports; none with "
         "--model-base or --model-config-file)",
+    )
+    serve.add_argument(
+        "--reports-dir",
+        metavar="DIR",
+        help="the version reports served at /reports/<model>/<version>/ (default <home>/reports; "
+        "none with --model-base or --model-config-file)",
     )
     serve.set_defaults(func=_serve)
     return parser

@@ -18,7 +18,7 @@ from typing import Any
 from components.errors import DlwpError
 from pipelines.local_runner import LOCAL_BEAM_ARGS
 from pipelines.pipeline import create_pipeline
-from pipelines.settings import TrainingOptions
+from pipelines.settings import ReportOptions, TrainingOptions
 from pipelines.tasks import TaskSpec
 
 # Kubeflow Pipelines (open source) uses the accelerator type as the resource name of the limit;
@@ -66,6 +66,7 @@ class ClusterSettings:
     trainer_image: str = ""  # "" for `image`; the GPU image for GPU training
     serving_dir: str = ""  # "" for <pipeline_root>/serving
     exports_dir: str = ""  # "" for <pipeline_root>/exports
+    reports_dir: str = ""  # "" for <pipeline_root>/reports
     data_dir: str = CONTAINER_DATA_DIR
     beam_runner: str = "DirectRunner"
     beam_args: tuple[str, ...] = ()
@@ -74,6 +75,7 @@ class ClusterSettings:
     max_examples: int = 0
     training: TrainingOptions = TrainingOptions()
     enable_cache: bool = True
+    report: ReportOptions = ReportOptions()
 
 
 def gpu_accelerator(count: int, gpu_type: str = KUBEFLOW_GPU_TYPE) -> Accelerator:
@@ -153,11 +155,13 @@ def build_cluster_pipeline(task: TaskSpec, settings: ClusterSettings):
         data_dir=settings.data_dir,
         serving_dir=settings.serving_dir or posixpath.join(settings.pipeline_root, "serving"),
         exports_dir=settings.exports_dir or posixpath.join(settings.pipeline_root, "exports"),
+        reports_dir=settings.reports_dir or posixpath.join(settings.pipeline_root, "reports"),
         metadata_connection_config=None,  # Kubeflow and Vertex bring their own ML Metadata
         max_examples=settings.max_examples,
         training=training,
         beam_pipeline_args=beam_pipeline_args(settings),
         enable_cache=settings.enable_cache,
+        report=settings.report,
     )
     if settings.accelerator:
         for component in pipeline.components:

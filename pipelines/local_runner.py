@@ -22,7 +22,7 @@ from contract.versions import write_json
 from pipelines import run_record
 from pipelines.pipeline import create_pipeline
 from pipelines.progress import ComponentProgress
-from pipelines.settings import TrainingOptions
+from pipelines.settings import ReportOptions, TrainingOptions
 from pipelines.summary import build_summary, model_run_dir
 from pipelines.tasks import TaskSpec
 
@@ -78,6 +78,7 @@ class RunSettings:
     training: TrainingOptions = TrainingOptions()
     extra_data_dir: str = ""  # labelled feedback appended to train (components/extra_data.py)
     schema_file: str = ""  # a curated schema instead of the inferred one (dlwp run --schema)
+    report: ReportOptions = ReportOptions()
 
 
 class PipelineFailedError(DlwpError):
@@ -137,12 +138,14 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         data_dir=settings.data_dir,
         serving_dir=paths.serving,
         exports_dir=paths.exports,
+        reports_dir=paths.reports,
         metadata_connection_config=metadata,
         max_examples=settings.max_examples,
         training=settings.training,
         beam_pipeline_args=LOCAL_BEAM_ARGS,
         enable_cache=settings.enable_cache,
         extra_data_dir=settings.extra_data_dir,
+        report=settings.report,
         # A copy named by its content: an edited schema is a new input, not a cache hit.
         schema_file=content_addressed_copy(
             settings.schema_file, os.path.join(paths.pipeline_root, "curated_schemas")

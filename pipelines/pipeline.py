@@ -29,10 +29,11 @@ from components.example_gen import DatasetExampleGen
 from components.exporting.exporter import ExportSettings, InferenceExporter
 from components.preprocessing import transform_config
 from components.pusher import AtomicPusher
+from components.reporting.component import ModelReportGen
 from components.schema_curation import CurateSchema
 from components.simple_models import SimpleModels
 from components.trainer import TrainerConfig
-from pipelines.settings import TrainingOptions
+from pipelines.settings import ReportOptions, TrainingOptions
 from pipelines.tasks import TaskSpec
 
 TRAIN_SPLIT = "train"
@@ -59,6 +60,7 @@ def trainer_config(task: TaskSpec, options: TrainingOptions) -> dict:
         mixed_precision=options.mixed_precision,
         tune_trials=options.tune_trials,
         prune_sparsity=options.prune_sparsity,
+        threshold_rule=options.threshold_rule,
     ).to_custom_config()
 
 
@@ -68,6 +70,7 @@ def create_pipeline(
     data_dir: str,
     serving_dir: str,
     exports_dir: str,
+    reports_dir: str,
     metadata_connection_config=None,
     max_examples: int = 0,
     training: TrainingOptions = TrainingOptions(),
@@ -75,6 +78,7 @@ def create_pipeline(
     enable_cache: bool = True,
     extra_data_dir: str = "",
     schema_file: str = "",
+    report: ReportOptions = ReportOptions(),
 ) -> Pipeline:
     """Builds the pipeline of `task`.
 
@@ -84,6 +88,7 @@ def create_pipeline(
         data_dir: the folder of keras's dataset files.
         serving_dir: where blessed models are pushed as numbered versions.
         exports_dir: where each pushed version's TFLite and TF.js files are published.
+        reports_dir: where each pushed version's report goes (`<reports_dir>/<version>/`).
         metadata_connection_config: ML Metadata connection; None lets the runner choose
             (Kubeflow brings its own).
         max_examples: when positive, at most this many examples per split.
@@ -93,6 +98,7 @@ def create_pipeline(
         extra_data_dir: a folder of labelled feedback (tf.Examples) appended to train only.
         schema_file: a curated schema (`schema.pbtxt`, text format) to use instead of the one
             SchemaGen infers from train.
+        report: what the report is told of the model's use (cases a day).
     """
     # What the steps need of the task, in the one form they all take (contract/task.py).
     task_json = task.contract().to_json()
@@ -262,6 +268,25 @@ def create_pipeline(
         settings=ExportSettings().to_json(),
     ).with_id("Exporter")
 
+    # Explain your work and set expectations (6.3.1): a page per pushed version for the people
+    # who will use the model, with its error rates in counts a day and its failure modes.
+    model_report = ModelReportGen(
+        examples=example_gen.outputs["examples"],
+        model_run=trainer.outputs["model_run"],
+        pushed_model=pusher.outputs["pushed_model"],
+        evaluation=evaluator.outputs["evaluation"],
+        baseline=baseline.outputs["baseline"],
+        simple_models=simple_models.outputs["simple_models"],
+        data_gate=data_gate.outputs["result"],
+        statistics=statistics_gen.outputs["statistics"],
+        exports=exporter.outputs["exports"],
+        reports_dir=reports_dir,
+        model_name=task.name,
+        task=task_json,
+        data_dir=data_dir,
+        cases_per_day=report.cases_per_day,
+    ).with_id("ModelReportGen")
+
     return Pipeline(
         pipeline_name="dlwp-" + re.sub(r"[^A-Za-z0-9-]", "-", task.name),
         pipeline_root=pipeline_root,
@@ -283,6 +308,7 @@ def create_pipeline(
             drift_reference,
             pusher,
             exporter,
+            model_report,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

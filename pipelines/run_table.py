@@ -15,6 +15,8 @@ import os
 import shlex
 from typing import Any
 
+from contract.report_files import REPORT_HTML
+
 
 @dataclasses.dataclass(frozen=True)
 class RunOutputs:
@@ -180,6 +182,24 @@ def _report_folder(summary: dict[str, Any], outputs: RunOutputs) -> str:
     return os.path.join(outputs.reports_dir, str(version) if version else "unpushed")
 
 
+def _report_row(summary: dict[str, Any], outputs: RunOutputs) -> list[str]:
+    """The report for people (docs/reports.md): this run's, else the serving version's."""
+    page = summary.get("report")
+    version = summary.get("pushed_version")
+    if page is None and outputs.latest_version is not None:
+        version = outputs.latest_version
+        candidate = os.path.join(outputs.reports_dir, str(version), REPORT_HTML)
+        page = candidate if os.path.isfile(candidate) else None
+    if page is None:
+        return []
+    model = summary["model"]
+    return [
+        page,
+        f"dlwp report {model}{outputs.home_flag}; served at localhost:8501/reports/{model}/"
+        f"{version}/",
+    ]
+
+
 def run_table(summary: dict[str, Any], outputs: RunOutputs) -> list[str]:
     """The lines of the end-of-run table of `summary` (the dict pipelines.summary builds).
 
@@ -203,6 +223,9 @@ def run_table(summary: dict[str, Any], outputs: RunOutputs) -> list[str]:
         rows.append(
             ("tensorboard", [f"tensorboard --logdir {shlex.quote(summary['tensorboard'])}"])
         )
+    report = _report_row(summary, outputs)
+    if report:
+        rows.append(("report", report))
     rows.append(("summary", [outputs.summary_path]))
     rows.append(("reports", [_report_folder(summary, outputs)]))
     rows.append(("log", [outputs.log_path]))

@@ -13,6 +13,7 @@ from components.exporting.exporter import PARITY_FILE
 from components.models import HIGHER_IS_BETTER
 from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
+from contract.report_files import REPORT_JSON
 from pipelines.run_record import RunRecord
 
 
@@ -60,6 +61,20 @@ def exports(record: RunRecord | None) -> dict[str, dict] | None:
     return {name: {k: result.get(k) for k in keys} for name, result in parity["formats"].items()}
 
 
+def report_page(record: RunRecord | None) -> str | None:
+    """The page of the report this run wrote for its pushed version (docs/reports.md), or None
+    (nothing pushed, so no new report)."""
+    if record is None:
+        return None
+    artifact = record.output("ModelReportGen", "dlwp.ModelReport")
+    if artifact is None or "ModelReportGen" in record.cached:
+        return None
+    properties = artifact.custom_properties
+    if "written" not in properties or properties["written"].int_value != 1:
+        return None
+    return properties["report_path"].string_value
+
+
 def model_run_dir(record: RunRecord | None) -> str | None:
     """The Trainer's model run folder: curves, history, training record."""
     return _uri(record, "Trainer", "ModelRun")
@@ -81,11 +96,25 @@ def _training(training: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def per_class(task, record: RunRecord | None) -> dict[str, Any] | None:
+def per_class(task, record: RunRecord | None, report_page: str | None = None) -> dict | None:
     """Per-class recall and balanced accuracy on test (book 6.1.4), by class name; None for
-    regression or when the Evaluator did not run."""
+    regression or when the Evaluator did not run.
+
+    With this run's report (`report_page`), they are the report's: counted at the served class
+    ids, so at a binary model's launch threshold. TFMA's, configured before the Trainer chose
+    that threshold, count a binary model's classes at 0.5.
+    """
+    if task.problem_type == "regression":
+        return None
+    report = _read_json(os.path.dirname(report_page), REPORT_JSON) if report_page else None
+    if report and report.get("classes"):
+        classes = report["classes"]
+        present = [c for c, n in enumerate(classes["support"]) if n > 0]
+        recall = {c: classes["recall"][c] for c in present}
+        counts = {c: classes["support"][c] for c in present}
+        return per_class_summary(recall, counts, task.class_names)
     evaluation = _uri(record, "Evaluator", "ModelEvaluation")
-    if task.problem_type == "regression" or not evaluation:
+    if not evaluation:
         return None
     recall, counts = read_class_metrics(evaluation, task.label)
     return per_class_summary(recall, counts, task.class_names)
@@ -94,6 +123,7 @@ def per_class(task, record: RunRecord | None) -> dict[str, Any] | None:
 def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -> dict[str, Any]:
     """The summary of the latest run; fields of steps that did not run are null."""
     training = _read_json(model_run_dir(record), TRAINING_FILE)
+    report = report_page(record)
     baseline = _read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
     verdict = _read_json(_uri(record, "BlessingGate", "ModelBlessing"), VERDICT_FILE)
     blocking, data_warnings = record.data_checks(task.contract()) if record else ([], [])
@@ -122,13 +152,15 @@ def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -
         },
         "baseline": {"name": baseline["name"], "test": baseline["test"]} if baseline else None,
         "simple_models": simple_models,
-        "per_class": per_class(task, record),
+        "per_class": per_class(task, record, report),
         "model_warnings": (task.data_report.warnings() if task.data_report else [])
         + model_warnings,
         "blessed": verdict["blessed"] if verdict else False,
         "blessing_reasons": verdict["reasons"] if verdict else [],
         "pushed_version": pushed_version(record),
         "exports": exports(record),
+        # The version's report for people (docs/reports.md): report.html, served at /reports/.
+        "report": report,
         "training": _training(training),
         # The Trainer writes TensorBoard's event files into its model run (book 7.3.4).
         "tensorboard": model_run_dir(record),

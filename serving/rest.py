@@ -7,6 +7,7 @@
     GET  /healthz (liveness), /readyz (readiness), /v1/openapi.json
     GET  /monitoring/drift[?model=M]                     drift measurements (drift_monitor.py)
     GET  /demo/, /exports/...                            the browser demo (serving/demo.py)
+    GET  /reports/M/V/..., /reports/M/latest/            the version reports (serving/reports.py)
 
 `RestApi.routes` registers every route, one per path and HTTP method, each with its OpenAPI
 description; the document at /v1/openapi.json is written from them (serving/openapi.py).
@@ -60,6 +61,7 @@ from serving.openapi import (
     query_parameter,
     text_answer,
 )
+from serving.reports import report_routes
 from serving.request_slots import RequestSlots, Slot
 from serving.rest_tensors import predict_inputs, predict_response
 from serving.settings import RestLimits
@@ -190,6 +192,7 @@ class RestApi:
         resolve_blocks: bool = False,
         web_dir: str = "",
         exports_dir: str = "",
+        reports_dir: str = "",
         drift=None,
         decoder: JsonBodyDecoder | None = None,
     ):
@@ -198,6 +201,7 @@ class RestApi:
         # A gateway resolves over the network: keep that off the event loop.
         self._resolve_blocks = resolve_blocks
         self.web_dir, self.exports_dir = web_dir, exports_dir
+        self.reports_dir = reports_dir  # "": no /reports/ routes
         self.drift = drift  # serving/drift_monitor.py, or None when it is off
 
     def app(self) -> Starlette:
@@ -275,6 +279,7 @@ class RestApi:
                 methods=["GET"],
             ),
             *demo_routes(self.web_dir, self.exports_dir),
+            *(report_routes(self.reports_dir) if self.reports_dir else []),
         ]
 
     def _model_routes(self, scope: str) -> list[BaseRoute]:
@@ -293,7 +298,7 @@ class RestApi:
         return routes
 
     async def _not_found(self, request: Request, _exc) -> Response:
-        if request.url.path.startswith(("/demo/", "/exports/")):
+        if request.url.path.startswith(("/demo/", "/exports/", "/reports/")):
             return _json({"error": f"no such file: {echo(request.url.path)}"}, 404)
         return _json(
             {"error": f"Malformed request: {request.method} {echo(request.url.path)}"}, 404

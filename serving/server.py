@@ -174,6 +174,7 @@ class ServingStack:
             resolve_blocks=settings.backend == "tfserving",
             web_dir=settings.web_dir,
             exports_dir=settings.exports_dir,
+            reports_dir=settings.reports_dir,
             drift=next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None),
             decoder=self.decoder,
         )

@@ -112,6 +112,8 @@ class ServeSettings:
     # The browser demo (serving/demo.py): "" serves no exports, and the repository's web/.
     exports_dir: str = ""
     web_dir: str = ""
+    # The version reports (serving/reports.py) under /reports/; "" serves none.
+    reports_dir: str = ""
     # The drift monitor (serving/drift_monitor.py); None turns it off.
     drift: DriftSettings | None = DriftSettings()
     # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.

@@ -207,6 +207,7 @@ class FormatExporter:
             dict(self._reference_outputs),
             self._inputs.labels,
             self._settings.tolerance,
+            self._sources.threshold,
         )
         weight_bytes = sizes.weight_bytes(output_dir, export_format)
         return Measurement(

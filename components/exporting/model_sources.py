@@ -4,6 +4,10 @@
 - transformed: the Keras model alone behind a `serving_default` that takes the transformed
   features, for runtimes that lack an op of the Transform graph; saved on first use.
 
+A binary model's `class_ids` are `scores > threshold` in every source: the pushed model's
+launch threshold (its `decision_threshold`; 0.5 for a version saved before it had one), so the
+TFLite and TF.js files answer the classes the server does.
+
 Exports answer with numbers only (`scores` and `class_ids`, or `predictions`): TF.js cannot
 gather strings, so a pushed model's `classes` output (its class names) is left out of the raw
 source too, and an app names the classes from golden.json's `class_names` (docs/exports.md).
@@ -17,11 +21,23 @@ from tensorflow_transform.keras_lib import tf_keras as keras
 
 from components.exporting.export_inputs import RAW, TRANSFORMED
 from components.signatures import model_outputs
-from contract.signatures import CLASSES, SERVING_DEFAULT
+from contract.signatures import (
+    CLASSES,
+    DECISION_THRESHOLD,
+    DECISION_THRESHOLD_ATTRIBUTE,
+    SERVING_DEFAULT,
+)
 from contract.task import TaskContract
 
 TRANSFORMED_SOURCE_DIR = "transformed_source"
 RAW_SOURCE_DIR = "raw_source"
+
+
+def decision_threshold(loaded: Any) -> float:
+    """The launch threshold of a pushed model loaded with `tf.saved_model.load`: its
+    `decision_threshold` variable, or 0.5 for a model saved without one."""
+    variable = getattr(loaded, DECISION_THRESHOLD_ATTRIBUTE, None)
+    return DECISION_THRESHOLD if variable is None else float(variable.numpy())
 
 
 def raw_source(served_model_dir: str, target: str, loaded: Any) -> str:
@@ -48,10 +64,15 @@ def raw_source(served_model_dir: str, target: str, loaded: Any) -> str:
 
 
 def save_transformed_source(
-    keras_model_dir: str, tft_output: Any, task: TaskContract, target: str
+    keras_model_dir: str,
+    tft_output: Any,
+    task: TaskContract,
+    target: str,
+    threshold: float = DECISION_THRESHOLD,
 ) -> None:
     """Saves at `target` a SavedModel whose `serving_default` takes transformed features: the
-    model alone, with the outputs of the pushed model's signatures."""
+    model alone, with the outputs of the pushed model's signatures (a binary model's
+    `class_ids` at `threshold`, the pushed model's launch threshold)."""
     model = keras.models.load_model(keras_model_dir, compile=False)
     spec = tft_output.transformed_feature_spec()
     inputs = {
@@ -63,7 +84,7 @@ def save_transformed_source(
 
     @tf.function(input_signature=[inputs])
     def serve(features):
-        return model_outputs(task.problem_type, model(features))
+        return model_outputs(task.problem_type, model(features), threshold)
 
     module = tf.Module()
     module.model = model
@@ -91,6 +112,11 @@ class ModelSources:
         self._dirs: dict[str, str] = {}
 
     @property
+    def threshold(self) -> float:
+        """The pushed model's launch threshold (`decision_threshold`)."""
+        return decision_threshold(self.served)
+
+    @property
     def served(self) -> Any:
         """The pushed model, as `tf.saved_model.load` gives it (loaded on first use)."""
         if self._served is None:
@@ -108,7 +134,9 @@ class ModelSources:
                 )
             elif mode == TRANSFORMED:
                 target = os.path.join(self._work_dir, TRANSFORMED_SOURCE_DIR)
-                save_transformed_source(self._keras_model_dir, self._tft_output, self._task, target)
+                save_transformed_source(
+                    self._keras_model_dir, self._tft_output, self._task, target, self.threshold
+                )
             else:
                 raise ValueError(f"unknown input form {mode!r}; expected {RAW} or {TRANSFORMED}")
             self._dirs[mode] = target

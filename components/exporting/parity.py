@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from contract.features import ProblemType
-from contract.signatures import SCORES, classes_from_scores, prediction_key
+from contract.signatures import DECISION_THRESHOLD, SCORES, classes_from_scores, prediction_key
 
 ABSOLUTE_TOLERANCE = {"accuracy": 0.01, "auc": 0.01}
 RELATIVE_TOLERANCE = {"mae": 0.02}
@@ -39,11 +39,14 @@ def score(metric: str, problem_type: str, outputs: dict, labels: np.ndarray) -> 
     return float(np.mean(np.argmax(values, axis=-1) == labels))
 
 
-def predicted_classes(problem_type: str, outputs: dict) -> np.ndarray | None:
-    """The predicted class of each example (None for regression)."""
+def predicted_classes(
+    problem_type: str, outputs: dict, threshold: float = DECISION_THRESHOLD
+) -> np.ndarray | None:
+    """The predicted class of each example (None for regression); a binary model's at its
+    launch threshold."""
     if ProblemType(problem_type) is ProblemType.REGRESSION:
         return None
-    return classes_from_scores(problem_type, outputs[SCORES])
+    return classes_from_scores(problem_type, outputs[SCORES], threshold)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +68,10 @@ def compare(
     reference: dict,
     labels: np.ndarray,
     tolerance: float | None = None,
+    threshold: float = DECISION_THRESHOLD,
 ) -> Comparison:
-    """Scores `outputs` and judges them against `reference` (the SavedModel's outputs)."""
+    """Scores `outputs` and judges them against `reference` (the SavedModel's outputs); their
+    agreement is on the classes at `threshold`, the SavedModel's launch threshold (binary)."""
     value = score(metric, problem_type, outputs, labels)
     expected = score(metric, problem_type, reference, labels)
     key = prediction_key(problem_type)
@@ -75,8 +80,8 @@ def compare(
         - np.asarray(reference[key], np.float64).reshape(-1)
     )
     classes, expected_classes = (
-        predicted_classes(problem_type, outputs),
-        predicted_classes(problem_type, reference),
+        predicted_classes(problem_type, outputs, threshold),
+        predicted_classes(problem_type, reference, threshold),
     )
     agreement = None if classes is None else float(np.mean(classes == expected_classes))
     delta = value - expected

@@ -148,6 +148,8 @@ def test_latest_json_never_moves_back_to_an_older_version(tmp_path):
 
 
 class _Sources:
+    threshold = 0.5  # the pushed model's launch threshold
+
     def get(self, mode):
         return f"/source/{mode}"
 

@@ -60,6 +60,19 @@ def test_the_producer_computes_the_contract_series():
     assert made.predictions == [0, 1, 1]
 
 
+def test_a_binary_models_reference_predictions_are_at_its_launch_threshold():
+    """The served class ids use the launch threshold, so the reference's do too: else a
+    threshold of 0.8 would read as prediction drift (docs/reports.md)."""
+    inputs = {
+        "rooms": np.array([1.0, 2.0, 3.0], np.float32),
+        "color": np.array([b"red", b"red", b"blue"], object),
+        "words": np.array([[1, 4, 0], [2, 3, 5], [1, 1, 1]]),
+    }
+    scores = np.array([[0.2], [0.7], [0.9]])
+    made = reference_from_inputs(inputs, TASK, schema(), scores, threshold=0.8)
+    assert made.predictions == [0, 0, 1]
+
+
 def test_a_reference_round_trips_through_its_file(tmp_path):
     os.makedirs(tmp_path / ASSETS_EXTRA)
     write_reference(reference(), str(tmp_path / ASSETS_EXTRA / REFERENCE_FILE))

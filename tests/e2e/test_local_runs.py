@@ -31,6 +31,7 @@ STEPS = [
     "BlessingGate",
     "Pusher",
     "Exporter",
+    "ModelReportGen",
 ]
 
 

@@ -128,6 +128,10 @@ def test_a_terminal_gets_the_table_not_the_json(terminal_runs):
     assert os.path.isdir(tensorboard)
     (log_line,) = [line for line in lines if line.split()[:1] == ["log"]]
     assert os.path.isfile(log_line.split()[-1])
+    # The end of the run names the version's report (docs/reports.md).
+    (report_line,) = [line for line in lines if line.split()[:1] == ["report"]]
+    assert report_line.split()[-1] == f"{home}/reports/wine/1/report.html"
+    assert os.path.isfile(report_line.split()[-1])
 
 
 def test_a_pipe_gets_plain_lines_and_json_the_summary(terminal_runs):

@@ -35,6 +35,7 @@ STEPS = {
     "DriftReferenceGen",
     "Pusher",
     "Exporter",
+    "ModelReportGen",
 }
 RESOLVER_TASKS = {"LastBlessedModel-model-resolver", "LastBlessedModel-model-blessing-resolver"}
 

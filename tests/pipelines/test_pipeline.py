@@ -26,6 +26,7 @@ EXPECTED = [
     "DriftReferenceGen",
     "Pusher",
     "Exporter",
+    "ModelReportGen",
 ]
 
 
@@ -36,6 +37,7 @@ def build(task, tmp_path, **kwargs):
         str(tmp_path),
         str(tmp_path / "serving"),
         str(tmp_path / "exports"),
+        str(tmp_path / "reports"),
         **kwargs,
     )
 
@@ -139,6 +141,7 @@ def test_every_step_that_needs_the_task_gets_the_same_contract(tmp_path, name):
         "SimpleModels": components["SimpleModels"].exec_properties["task"],
         "CurateSchema": components["CurateSchema"].exec_properties["task"],
         "DataGate": components["DataGate"].exec_properties["task"],
+        "ModelReportGen": components["ModelReportGen"].exec_properties["task"],
     }
     assert len(set(handed.values())) == 1
     task = TaskContract.from_json(handed["Trainer"])
@@ -158,3 +161,11 @@ def test_prune_flag_reaches_the_trainer(tmp_path):
     pipeline = build(BOOK_TASKS["mnist"], tmp_path, training=TrainingOptions(prune_sparsity=0.6))
     trainer = next(c for c in pipeline.components if c.id == "Trainer")
     assert json.loads(trainer.exec_properties["custom_config"])["prune_sparsity"] == 0.6
+
+
+def test_the_report_comes_last_and_reads_the_pushed_version_and_its_exports(tmp_path):
+    components = {c.id: c for c in build(BOOK_TASKS["imdb"], tmp_path).components}
+    report = components["ModelReportGen"]
+    assert {"Pusher", "Exporter", "Evaluator"} <= {node.id for node in report.upstream_nodes}
+    assert report.exec_properties["reports_dir"] == str(tmp_path / "reports")
+    assert report.exec_properties["cases_per_day"] == 1000

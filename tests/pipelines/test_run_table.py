@@ -121,6 +121,30 @@ def test_a_blessed_binary_run_shows_metric_baseline_simple_models_and_where_thin
     assert not any(line.startswith("  cached") for line in lines)
 
 
+def test_a_pushed_run_names_its_report_page_and_where_it_is_served():
+    summary = {**copy.deepcopy(BINARY), "report": "/h/reports/tumours/1/report.html"}
+    lines = run_table(summary, OUTPUTS)
+    assert row(lines, "report") == [
+        "/h/reports/tumours/1/report.html",
+        "dlwp report tumours --home /h; served at localhost:8501/reports/tumours/1/",
+    ]
+
+
+def test_a_run_that_pushes_nothing_names_the_serving_versions_report(tmp_path):
+    page = tmp_path / "reports" / "tumours" / "2" / "report.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>")
+    summary = copy.deepcopy(BINARY)
+    summary.update(blessed=False, pushed_version=None, exports=None, report=None)
+    outputs = dataclasses.replace(
+        OUTPUTS, reports_dir=str(tmp_path / "reports" / "tumours"), latest_version=2
+    )
+    assert row(run_table(summary, outputs), "report")[0] == str(page)
+    # No page for the serving version (a version pushed before reports existed): no row.
+    lines = run_table(summary, dataclasses.replace(outputs, latest_version=1))
+    assert not any(line.lstrip().startswith("report ") for line in lines)
+
+
 def test_a_regression_run_shows_the_fold_mean_and_its_spread():
     summary = copy.deepcopy(BINARY)
     summary.update(task="regression", simple_models=None, exports=None, pushed_version=None)

@@ -12,6 +12,7 @@ def _transform(tmp_path, name):
         str(tmp_path),
         str(tmp_path / "serving"),
         str(tmp_path / "exports"),
+        str(tmp_path / "reports"),
     )
     return next(c for c in pipeline.components if c.id == "Transform")
 

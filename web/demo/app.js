@@ -2,7 +2,10 @@
 //   /exports/<model>/latest.json             {"version": N}
 //   /exports/<model>/<N>/golden.json         test images and the SavedModel's answers
 //   /exports/<model>/<N>/<format>/model.json the TF.js graph model
+//   /reports/<model>/<N>/                     the version's report, linked when it answers
+//   /reports/<model>/latest/                  the newest report, when no export names a version
 // For tests, the page publishes its state: body[data-status] is "loading", "ready" or "error";
+// body[data-report] is "shown" or "none" once the report link is settled;
 // window.dlwpResults holds the golden images' predictions, window.dlwpLast the latest drawing
 // or upload, and window.dlwpPredictPixels(rows) predicts rows of 784 pixels (0-255).
 'use strict';
@@ -16,6 +19,10 @@ const settings = {
   format: params.get('format') || 'tfjs_float32',
   backend: params.get('backend') || '',
 };
+
+// linkReport's promise, once main() knows the export's version; a page that fails before
+// then links the newest report instead.
+let reportLinked = null;
 
 class DemoError extends Error {}
 
@@ -258,6 +265,27 @@ function showResult(containerId, make) {
   });
 }
 
+// The link to the report of `version` (null: the newest report), shown only when the server
+// answers for it, so the page never offers a broken link. A server without reports (no
+// --reports-dir) answers 404 like a missing one.
+async function linkReport(model, version) {
+  const root = `/reports/${encodeURIComponent(model)}`;
+  const url = version === null ? `${root}/latest/` : `${root}/${version}/`;
+  const link = document.getElementById('report-link');
+  const response = await fetch(url, {method: 'HEAD', cache: 'no-store'}).catch(() => null);
+  if (response && response.ok) {
+    // `latest/` redirects to the version's own folder: link that, and name its version.
+    const target = new URL(response.url);
+    const shown = version === null ? target.pathname.split('/').at(-2) : String(version);
+    link.href = version === null ? target.pathname : url;
+    link.textContent = `Report of version ${shown}`;
+    link.hidden = false;
+  } else {
+    link.hidden = true;
+  }
+  document.body.dataset.report = link.hidden ? 'none' : 'shown';
+}
+
 async function loadModel(base) {
   const url = `${base}/${settings.format}/model.json`;
   const check = await fetch(url, {method: 'HEAD', cache: 'no-store'}).catch(() => null);
@@ -287,6 +315,7 @@ async function main() {
     `dlwp run ${settings.model}, then serve its home: dlwp serve --home HOME ` +
     '(or --exports-dir HOME/exports)');
   const version = latest.version;
+  reportLinked = linkReport(settings.model, version);
   const base = `${root}/${version}`;
   const golden = await fetchJson(`${base}/golden.json`,
     `Version ${version} of "${settings.model}" has no golden.json (${base}/golden.json)`);
@@ -347,4 +376,4 @@ async function main() {
     `${tf.version.tfjs}, ${tf.getBackend()} backend)`);
 }
 
-main().catch(fail);
+main().catch(fail).finally(() => reportLinked || linkReport(settings.model, null));
