@@ -27,7 +27,7 @@ from components.exporting.publishing import PARITY_FILE
 from components.launch_threshold import THRESHOLD_FILE
 from components.models import HIGHER_IS_BETTER
 from components.reporting import failure_modes, measures
-from components.reporting.split_predictions import TestPredictions, predict_test_split
+from components.reporting.split_predictions import SplitAnswers, predict_test_split
 from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
 from contract.features import ProblemType
@@ -122,7 +122,7 @@ def _task(task: TaskContract) -> dict:
     }
 
 
-def _success(task: TaskContract, answers: TestPredictions, sources: ReportSources, version: int):
+def _success(task: TaskContract, answers: SplitAnswers, sources: ReportSources, version: int):
     success = measures.success_interval(
         task.metric,
         answers.labels,

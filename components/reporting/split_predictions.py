@@ -48,7 +48,7 @@ class WrongAnswer:
 
 
 @dataclasses.dataclass(frozen=True)
-class TestPredictions:
+class SplitAnswers:
     """Every test row's label and the model's outputs, in the split's order, and the most
     confidently wrong rows, the worst first.
 
@@ -77,7 +77,7 @@ def _confidence(scores: np.ndarray, class_ids: np.ndarray, binary: bool) -> np.n
 
 def predict_test_split(
     examples_uri: str, model: Any, task: TaskContract, keep: int = FAILURE_MODES
-) -> TestPredictions:
+) -> SplitAnswers:
     """Runs a loaded SavedModel (`tf.saved_model.load`) on the test split of the Examples at
     `examples_uri`; keeps the `keep` most confidently wrong examples.
 
@@ -138,7 +138,7 @@ def predict_test_split(
             f"the test split of {examples_uri} has no examples; a report needs test examples"
         )
     worst = tuple(answer for *_, answer in sorted(heap, key=lambda item: item[:2], reverse=True))
-    return TestPredictions(
+    return SplitAnswers(
         labels=np.concatenate(labels),
         scores=None if regression else np.concatenate(scores),
         class_ids=None if regression else np.concatenate(class_ids),

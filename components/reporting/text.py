@@ -91,8 +91,9 @@ def success_sentences(report: dict) -> list[str]:
         test, low, high = per_100(success["test"], success["low"], success["high"])
         sentences = [f"Right on {test} of 100 test {many} ({low}–{high} with {confidence})."]
 
+        # Beside the model's own score, with the decimals that tell the two apart.
         def score(value: float) -> str:
-            return f"is right on {per_100(value)[0]}"
+            return f"is right on {per_100(success['test'], value)[1]}"
 
     elif metric == "auc":
         test, low, high = per_100(success["test"], success["low"], success["high"])
@@ -103,7 +104,7 @@ def success_sentences(report: dict) -> list[str]:
         ]
 
         def score(value: float) -> str:
-            return f"ranks them right {per_100(value)[0]} times in 100"
+            return f"ranks them right {per_100(success['test'], value)[1]} times in 100"
 
     else:
         sentences = [
@@ -139,6 +140,10 @@ def _past(phrase: str) -> str:
     return phrase.replace("is ", "was ", 1).replace("ranks ", "ranked ", 1)
 
 
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
 def confusion_sentences(report: dict, top: int = 5) -> list[str]:
     """The most confused pairs: "Shirt taken for T-shirt/top 152 times (15 % of test Shirt)"."""
     classes = report.get("classes")
@@ -147,7 +152,7 @@ def confusion_sentences(report: dict, top: int = 5) -> list[str]:
     names, support = classes["names"], classes["support"]
     _, many = units(report)
     return [
-        f"{names[pair['true']]} taken for {names[pair['predicted']]} {pair['count']} times "
+        f"{names[pair['true']]} taken for {names[pair['predicted']]} {_times(pair['count'])} "
         f"({percent(pair['count'] / support[pair['true']], 0)} of the {support[pair['true']]} "
         f"{names[pair['true']]} test {many})."
         for pair in classes["most_confused"][:top]

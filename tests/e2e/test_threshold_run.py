@@ -102,3 +102,36 @@ def test_the_pushed_model_answers_class_ids_above_the_live_threshold(run):
     # between: either way the ids are those of the live threshold, not of 0.5.
     between = (scores > min(live, 0.5)) & (scores <= max(live, 0.5))
     assert np.array_equal(outputs["class_ids"].numpy()[between], np.full(between.sum(), live < 0.5))
+
+
+def test_the_report_counts_the_test_errors_at_the_live_threshold(run):
+    """The report's live row and per-class recall (and so summary.json's per_class) are the
+    served model's class ids on test, recounted here: at the live threshold, not at 0.5."""
+    home, _ = run
+    live = _read(_model_run(home), THRESHOLD_FILE)["live"]
+    serving = os.path.join(home, "serving", MODEL)
+    version = max(int(v) for v in os.listdir(serving))
+    report = _read(os.path.join(home, "reports", MODEL, str(version)), "report.json")
+    summary = _read(os.path.join(home, "reports", MODEL), "summary.json")
+    assert report["threshold"]["live"] == pytest.approx(live)
+    assert report["threshold"]["rule"] == {"kind": "target_fpr", "value": TARGET_FPR}
+    assert report["threshold"]["chosen_on"] == "eval"
+
+    (examples,) = glob.glob(os.path.join(home, "pipelines", MODEL, "ExampleGen", "examples", "*"))
+    test = read_split(examples, "test")
+    labels = tf.io.parse_example(test, {"diagnosis": tf.io.FixedLenFeature([], tf.int64)})[
+        "diagnosis"
+    ].numpy()
+    loaded = tf.saved_model.load(os.path.join(serving, str(version)))
+    scores = loaded.signatures["from_examples"](examples=tf.constant(test))["scores"].numpy()
+    flagged = scores > np.float32(live)
+    negatives, positives = labels == 0, labels == 1
+    row = report["threshold"]["live_row"]
+    assert row["fpr"] == pytest.approx(np.sum(flagged & negatives) / np.sum(negatives))
+    assert row["fnr"] == pytest.approx(np.sum(~flagged & positives) / np.sum(positives))
+    per_day = report["threshold"]["cases_per_day"] * np.sum(flagged & negatives) / labels.size
+    assert row["false_positives_per_day"] == pytest.approx(per_day)
+    recall = np.sum(flagged & positives) / np.sum(positives)
+    assert report["classes"]["recall"][1] == pytest.approx(recall)
+    assert summary["per_class"]["recall"]["malignant"] == pytest.approx(recall)
+    assert sum(map(sum, report["classes"]["confusion"])) == labels.size

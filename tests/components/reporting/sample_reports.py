@@ -16,33 +16,10 @@ from PIL import Image
 from scipy import stats
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-FASHION_MNIST_CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
-BOSTON_COLUMNS = [
-    "crim",
-    "zn",
-    "indus",
-    "chas",
-    "nox",
-    "rm",
-    "age",
-    "dis",
-    "rad",
-    "tax",
-    "ptratio",
-    "b",
-    "lstat",
-]
+from components.sources import BOSTON_COLUMNS
+from pipelines.tasks import FASHION_MNIST_CLASSES as TASK_FASHION_MNIST_CLASSES
+
+FASHION_MNIST_CLASSES = list(TASK_FASHION_MNIST_CLASSES)
 FRAUD_COLUMNS = ["amount", "merchant", "hour", "country"]
 GRID = [round(0.05 * i, 2) for i in range(1, 20)]
 CREATED = "2026-12-01T19:00:00+00:00"
