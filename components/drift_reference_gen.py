@@ -22,6 +22,7 @@ from contract.drift_reference import write_reference
 from contract.signatures import DECISION_THRESHOLD
 from contract.task import TaskContract
 from contract.version_assets import EVAL_PREDICTIONS_FILE, REFERENCE_FILE
+from contract.versions import read_json
 
 
 class DriftReferenceArtifact(artifact.Artifact):
@@ -48,11 +49,8 @@ def DriftReferenceGen(  # noqa: N802 - TFX names components like classes
     with tf.io.gfile.GFile(os.path.join(model_run.uri, EVAL_PREDICTIONS_FILE)) as f:
         held_out_outputs = np.asarray(json.load(f), np.float64)
     # The served class ids of a binary model are at its launch threshold (docs/reports.md).
-    threshold = DECISION_THRESHOLD
-    threshold_path = os.path.join(model_run.uri, THRESHOLD_FILE)
-    if tf.io.gfile.exists(threshold_path):
-        with tf.io.gfile.GFile(threshold_path) as f:
-            threshold = float(json.load(f)["live"])
+    chosen = read_json(model_run.uri, THRESHOLD_FILE) or {}
+    threshold = float(chosen.get("live", DECISION_THRESHOLD))
     reference = build_reference(
         examples.uri,
         read_schema(schema.uri),

@@ -72,6 +72,14 @@ def model_outputs(
     return result
 
 
+def saved_threshold(loaded: Any) -> float:
+    """The launch threshold of a SavedModel loaded with `tf.saved_model.load`: the
+    `decision_threshold` variable `make_signatures` attached, or DECISION_THRESHOLD for a model
+    saved without one."""
+    variable = getattr(loaded, DECISION_THRESHOLD_ATTRIBUTE, None)
+    return DECISION_THRESHOLD if variable is None else float(variable.numpy())
+
+
 def every_class_name(outputs: dict[str, tf.Tensor], class_names: Sequence[str]) -> tf.Tensor:
     """string [batch, classes]: the class names on every row of a batch of `outputs`, the
     `classes` of a classification signature (zipped with its scores)."""

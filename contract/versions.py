@@ -89,6 +89,17 @@ def publish_version(base_dir: str, fill: Callable[[str], None]) -> int:
     return version
 
 
+def read_json(folder: str | None, name: str) -> Any:
+    """The JSON file `name` in `folder` (e.g. an artifact's), or None when no folder is given
+    or it has no such file."""
+    gfile = _gfile()
+    path = os.path.join(folder, name) if folder else ""
+    if not path or not gfile.exists(path):
+        return None
+    with gfile.GFile(path) as f:
+        return json.load(f)
+
+
 def write_json(path: str, content: Any, indent: int | None = 2, **dump_args: Any) -> None:
     """Writes `content` as JSON atomically (`<path>.partial`, then a rename over `path`), so a
     reader never sees half a file. `dump_args` go to `json.dump` (e.g. `default=`)."""

@@ -1,10 +1,7 @@
 """summary.json (README, "Outputs"): what a run did, read from ML Metadata and the artifacts."""
 
-import json
 import os
 from typing import Any
-
-import tensorflow as tf
 
 from components.baseline import BASELINE_FILE
 from components.blessing import VERDICT_FILE
@@ -14,15 +11,8 @@ from components.models import HIGHER_IS_BETTER
 from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
 from contract.report_files import REPORT_JSON
+from contract.versions import read_json
 from pipelines.run_record import RunRecord
-
-
-def _read_json(folder: str | None, name: str) -> dict[str, Any] | None:
-    path = os.path.join(folder, name) if folder else None
-    if not path or not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 def _uri(record: RunRecord | None, node_id: str, type_name: str) -> str | None:
@@ -54,7 +44,7 @@ def exports(record: RunRecord | None) -> dict[str, dict] | None:
         return None
     if "Exporter" in record.cached:
         return None
-    parity = _read_json(artifact.uri, PARITY_FILE)
+    parity = read_json(artifact.uri, PARITY_FILE)
     if not parity:
         return None
     keys = ("size_bytes", "gzip_bytes", "input", "metric", "delta", "published", "reason")
@@ -106,7 +96,7 @@ def per_class(task, record: RunRecord | None, report_page: str | None = None) ->
     """
     if task.problem_type == "regression":
         return None
-    report = _read_json(os.path.dirname(report_page), REPORT_JSON) if report_page else None
+    report = read_json(os.path.dirname(report_page), REPORT_JSON) if report_page else None
     if report and report.get("classes"):
         classes = report["classes"]
         present = [c for c, n in enumerate(classes["support"]) if n > 0]
@@ -122,13 +112,13 @@ def per_class(task, record: RunRecord | None, report_page: str | None = None) ->
 
 def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -> dict[str, Any]:
     """The summary of the latest run; fields of steps that did not run are null."""
-    training = _read_json(model_run_dir(record), TRAINING_FILE)
+    training = read_json(model_run_dir(record), TRAINING_FILE)
     report = report_page(record)
-    baseline = _read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
-    verdict = _read_json(_uri(record, "BlessingGate", "ModelBlessing"), VERDICT_FILE)
+    baseline = read_json(_uri(record, "Baseline", "dlwp.Baseline"), BASELINE_FILE)
+    verdict = read_json(_uri(record, "BlessingGate", "ModelBlessing"), VERDICT_FILE)
     blocking, data_warnings = record.data_checks(task.contract()) if record else ([], [])
     simple_models, model_warnings = compare(
-        _read_json(_uri(record, "SimpleModels", "dlwp.SimpleModels"), SIMPLE_MODELS_FILE),
+        read_json(_uri(record, "SimpleModels", "dlwp.SimpleModels"), SIMPLE_MODELS_FILE),
         verdict["test"] if verdict else None,
     )
     return {

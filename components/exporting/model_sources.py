@@ -20,24 +20,16 @@ import tensorflow as tf
 from tensorflow_transform.keras_lib import tf_keras as keras
 
 from components.exporting.export_inputs import RAW, TRANSFORMED
-from components.signatures import model_outputs
+from components.signatures import model_outputs, saved_threshold
 from contract.signatures import (
     CLASSES,
     DECISION_THRESHOLD,
-    DECISION_THRESHOLD_ATTRIBUTE,
     SERVING_DEFAULT,
 )
 from contract.task import TaskContract
 
 TRANSFORMED_SOURCE_DIR = "transformed_source"
 RAW_SOURCE_DIR = "raw_source"
-
-
-def decision_threshold(loaded: Any) -> float:
-    """The launch threshold of a pushed model loaded with `tf.saved_model.load`: its
-    `decision_threshold` variable, or 0.5 for a model saved without one."""
-    variable = getattr(loaded, DECISION_THRESHOLD_ATTRIBUTE, None)
-    return DECISION_THRESHOLD if variable is None else float(variable.numpy())
 
 
 def raw_source(served_model_dir: str, target: str, loaded: Any) -> str:
@@ -114,7 +106,7 @@ class ModelSources:
     @property
     def threshold(self) -> float:
         """The pushed model's launch threshold (`decision_threshold`)."""
-        return decision_threshold(self.served)
+        return saved_threshold(self.served)
 
     @property
     def served(self) -> Any:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -28,13 +26,14 @@ from components.launch_threshold import THRESHOLD_FILE
 from components.models import HIGHER_IS_BETTER
 from components.reporting import failure_modes, measures
 from components.reporting.split_predictions import SplitAnswers, predict_test_split
+from components.signatures import saved_threshold
 from components.simple_models import SIMPLE_MODELS_FILE, compare
 from components.trainer import TRAINING_FILE
 from contract.features import ProblemType
-from contract.signatures import DECISION_THRESHOLD, DECISION_THRESHOLD_ATTRIBUTE
+from contract.signatures import DECISION_THRESHOLD
 from contract.task import TaskContract
 from contract.version_assets import ASSETS_EXTRA, SOURCE_FILE
-from contract.versions import list_versions
+from contract.versions import list_versions, read_json
 
 SCHEMA_VERSION = 1
 SPLITS = ("train", "eval", "test")
@@ -77,23 +76,6 @@ class ReportSources:
     data_dir: str = ""
 
 
-def read_json(folder: str, name: str) -> Any:
-    """The JSON file `name` in `folder`, or None when there is none."""
-    path = os.path.join(folder, name) if folder else ""
-    if not path or not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
-def live_threshold(model: Any) -> float:
-    """The launch threshold a loaded SavedModel's signatures use: its `decision_threshold`
-    variable (as its shortest decimal: 0.3, not float32's 0.30000001192), DECISION_THRESHOLD
-    for a model saved before it had one."""
-    variable = getattr(model, DECISION_THRESHOLD_ATTRIBUTE, None)
-    return DECISION_THRESHOLD if variable is None else float(str(np.float32(variable.numpy())))
-
-
 def last_blessed_version(evaluation_uri: str, serving_dir: str, version: int) -> int | None:
     """The served version TFMA compared the candidate with: the highest version below
     `version` published from the Evaluator's baseline model (its `source_model.txt`); the
@@ -122,7 +104,13 @@ def _task(task: TaskContract) -> dict:
     }
 
 
-def _success(task: TaskContract, answers: SplitAnswers, sources: ReportSources, version: int):
+def _success(
+    task: TaskContract,
+    answers: SplitAnswers,
+    sources: ReportSources,
+    version: int,
+    baseline: dict | None,
+):
     success = measures.success_interval(
         task.metric,
         answers.labels,
@@ -130,7 +118,6 @@ def _success(task: TaskContract, answers: SplitAnswers, sources: ReportSources, 
         class_ids=answers.class_ids,
         predictions=answers.predictions,
     )
-    baseline = read_json(sources.baseline, BASELINE_FILE)
     scores = read_tfma_metric(sources.evaluation, task.metric)
     last_blessed = None
     if TFMA_BASELINE in scores:
@@ -282,18 +269,19 @@ def build_report(
         if kind == failure_modes.SEQUENCE
         else None
     )
-    baseline = read_json(sources.baseline, BASELINE_FILE) or {}
+    baseline = read_json(sources.baseline, BASELINE_FILE)
     training = _training(sources.model_run)
     created = created or datetime.datetime.now(datetime.timezone.utc)
     classes = threshold = errors = None
     if answers.predictions is not None:
         errors = measures.regression_errors(
-            answers.labels, answers.predictions, baseline.get("train_mean")
+            answers.labels, answers.predictions, (baseline or {}).get("train_mean")
         )
     elif answers.class_ids is not None:
         classes = measures.class_errors(answers.labels, answers.class_ids, names or [])
         if task.problem_type is ProblemType.BINARY and answers.scores is not None:
-            live = live_threshold(model)
+            # The float32 variable as its shortest decimal: 0.3, not 0.30000001192.
+            live = float(str(np.float32(saved_threshold(model))))
             threshold = _threshold(
                 answers.labels, answers.scores, sources.model_run, live, cases_per_day
             )
@@ -303,7 +291,7 @@ def build_report(
         "version": int(version),
         "created": created.isoformat(timespec="seconds"),
         "task": _task(task),
-        "success": _success(task, answers, sources, version),
+        "success": _success(task, answers, sources, version, baseline),
         "classes": classes,
         "threshold": threshold,
         "regression": errors,

@@ -16,9 +16,10 @@ from threshold_models import ROOMS, ROOMY, write_roomy_with_threshold
 from components.exporting import runtimes
 from components.exporting.export_inputs import RAW, TRANSFORMED
 from components.exporting.formats import FORMATS
-from components.exporting.model_sources import ModelSources, decision_threshold
+from components.exporting.model_sources import ModelSources
 from components.exporting.parity import compare
 from components.exporting.split_inputs import transformed_inputs
+from components.signatures import saved_threshold
 
 THRESHOLD = 0.8
 
@@ -60,7 +61,7 @@ def test_the_sources_read_the_pushed_models_threshold(roomy, tmp_path):
     older = tf.Module()  # a version saved before models carried their threshold
     older.scale = tf.Variable(2.0)
     tf.saved_model.save(older, str(tmp_path / "older"))
-    assert decision_threshold(tf.saved_model.load(str(tmp_path / "older"))) == 0.5
+    assert saved_threshold(tf.saved_model.load(str(tmp_path / "older"))) == 0.5
 
 
 @pytest.mark.parametrize(
