@@ -4,7 +4,9 @@ TF Serving's layout (contract/versions.py): integer version folders, each a Save
 version is copied beside (a hidden folder), completed, then renamed, so that a server polling
 the folder never sees half a version. `assets.extra/` (contract/version_assets.py) carries the
 monitoring reference: the train statistics, the schema, the held-out predictions and the drift
-reference that DriftReferenceGen produced. Like TFX's own Pusher, it only copies and records.
+reference that DriftReferenceGen produced, plus what the server needs to read its answers and
+labels: the task contract and a binary model's launch threshold. Like TFX's own Pusher, it only
+copies and records.
 """
 
 import os
@@ -15,6 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from components import launch_threshold
 from components.drift_reference_gen import DriftReferenceArtifact, reference_path
 from contract.version_assets import (
     ASSETS_EXTRA,
@@ -22,6 +25,8 @@ from contract.version_assets import (
     REFERENCE_FILE,
     SCHEMA_FILE,
     SOURCE_FILE,
+    TASK_FILE,
+    THRESHOLD_FILE,
     TRAIN_STATISTICS_FILE,
 )
 from contract.versions import list_versions, publish_version
@@ -70,8 +75,11 @@ def AtomicPusher(  # noqa: N802 - TFX names components like classes
     drift_reference: InputArtifact[DriftReferenceArtifact],
     pushed_model: OutputArtifact[standard_artifacts.PushedModel],
     serving_dir: Parameter[str],
+    task: Parameter[str] = "",
 ) -> None:
-    """Pushes when the blessing says so and the model is not published yet.
+    """Pushes when the blessing says so and the model is not published yet; `task` (the
+    TaskContract JSON) is published as `assets.extra/task.json`, the model run's launch
+    threshold as `assets.extra/threshold.json` (a binary task's; others have none).
 
     Records `pushed` (1 or 0) and, when pushed, `pushed_version`.
     """
@@ -91,12 +99,13 @@ def AtomicPusher(  # noqa: N802 - TFX names components like classes
         ),
         f"{ASSETS_EXTRA}/{REFERENCE_FILE}": reference_path(drift_reference.uri),
     }
-    version = publish(
-        files,
-        path_utils.serving_model_path(model.uri),
-        serving_dir,
-        texts={f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri},
-    )
+    threshold = os.path.join(model_run.uri, launch_threshold.THRESHOLD_FILE)
+    if tf.io.gfile.exists(threshold):
+        files[f"{ASSETS_EXTRA}/{THRESHOLD_FILE}"] = threshold
+    texts = {f"{ASSETS_EXTRA}/{SOURCE_FILE}": model.uri}
+    if task:
+        texts[f"{ASSETS_EXTRA}/{TASK_FILE}"] = task
+    version = publish(files, path_utils.serving_model_path(model.uri), serving_dir, texts=texts)
     pushed_model.set_int_custom_property("pushed", 1)
     pushed_model.set_int_custom_property("pushed_version", version)
     pushed_model.set_string_custom_property(

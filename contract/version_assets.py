@@ -7,3 +7,5 @@ SCHEMA_FILE = "schema.pbtxt"  # the curated schema (tensorflow_metadata's Schema
 EVAL_PREDICTIONS_FILE = "eval_predictions.json"  # the model's outputs on held-out examples
 REFERENCE_FILE = "drift_reference.json"  # contract/drift_reference.py
 SOURCE_FILE = "source_model.txt"  # the model artifact this version was published from
+TASK_FILE = "task.json"  # the TaskContract (contract/task.py): label, problem type, classes
+THRESHOLD_FILE = "threshold.json"  # a binary model's launch threshold ("live"), its rule, rates

@@ -7,15 +7,20 @@
              [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache] [--json]
              [--threshold T | --target-fpr F | --target-recall R] [--cases-per-day N]
     dlwp report MODEL [--version V] [--home DIR] [--json]
+    dlwp audit MODEL [--home DIR] [--feedback-dir DIR] [--reports-dir DIR] [--json]
+    dlwp ab MODEL [--home DIR] [--feedback-dir DIR] [--reports-dir DIR] [--json]
+    dlwp retrain MODEL [--home DIR] [--feedback-dir DIR] [-- dlwp run flags]
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
-               [--feedback-rate R [--feedback-dir DIR]] [--reports-dir DIR]
+               [--feedback-rate R [--feedback-hard-rate H] [--feedback-dir DIR]]
+               [--reports-dir DIR] [--split MODEL=LABEL:W,LABEL:W ...]
     dlwp compile DATASET --target kubeflow --output FILE --pipeline-root gs://... [--image I]
                  [--beam-runner R --beam-arg=--name=value ...] [--gpus N | --tpu-topology 2x2]
     dlwp k8s run DATASET [--namespace dlwp] [--image I] [--gpus N] [--follow | --dry-run]
                  [-- dlwp run flags]
+    dlwp retrain-receiver [--port 9095] [--host H] [--namespace dlwp] [--image I] [--models M1,M2]
 
 Flags that fill a settings dataclass (`ServeSettings`, `TrainingOptions`, ...) have no default
 of their own: a flag left out keeps the dataclass's default, and the dataclass refuses a bad
@@ -292,6 +297,60 @@ def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _feedback_and_reports(args: argparse.Namespace) -> tuple[str, str]:
+    """The feedback and reports folders of `dlwp audit` and `dlwp ab` (defaults in the home)."""
+    home = _home(args.home)
+    feedback = args.feedback_dir or os.path.join(home, "feedback")
+    reports = args.reports_dir or os.path.join(home, "reports")
+    return _local_or_remote(feedback), _local_or_remote(reports)
+
+
+def _audit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines.audit import audit_json, audit_rows, audit_text, feedback_folder
+
+    feedback, reports = _feedback_and_reports(args)
+    rows = audit_rows(feedback_folder(feedback, args.model), reports, args.model)
+    if args.json:
+        print(json.dumps(audit_json(args.model, rows), indent=1))
+    else:
+        print("\n".join(audit_text(args.model, rows)))
+    # Like the data gate and drift: the workflow ran and found production worse than test.
+    return 1 if any(row.worse_than_test for row in rows) else 0
+
+
+def _ab(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines.audit import ab_json, ab_test, ab_text, feedback_folder
+
+    feedback, reports = _feedback_and_reports(args)
+    test = ab_test(feedback_folder(feedback, args.model), reports, args.model)
+    if args.json:
+        print(json.dumps(ab_json(test), indent=1))
+    else:
+        print("\n".join(ab_text(test)))
+    return 0
+
+
+def _retrain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines.retrain import NothingNew, plan_retrain
+
+    home = _home(args.home)
+    feedback = os.path.abspath(args.feedback_dir or os.path.join(home, "feedback"))
+    try:
+        plan = plan_retrain(home, feedback, args.model, args.run_args)
+    except NothingNew as nothing:
+        print(f"dlwp retrain {args.model}: nothing to do: {nothing}", flush=True)
+        return 0
+    since = f"version {plan.latest_version}" if plan.latest_version is not None else "ever"
+    print(
+        f"dlwp retrain {args.model}: {plan.new_labels} new label"
+        f"{'s' if plan.new_labels != 1 else ''} since {since}; "
+        f"dlwp run {shlex.join(plan.run_argv)}",
+        flush=True,
+    )
+    run_args = parser.parse_args(["run", *plan.run_argv])
+    return run_args.func(run_args, parser)
+
+
 def _drift(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pipelines.drift_report import drifted_plots, fetch_drift, table
 
@@ -345,6 +404,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         ServeSettingsError: a flag's value is out of range, named with it.
     """
     from serving.settings import BatchingOptions, DriftSettings, RestLimits, ServeSettings
+    from serving.traffic_split import parse_split
 
     home = _home(args.home)
     # Both are built, so checked, even when turned off: a bad value is refused either way.
@@ -402,6 +462,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         reports_dir=os.path.abspath(reports_dir) if reports_dir else "",
         feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
         web_dir=os.environ.get("DLWP_WEB_DIR", ""),
+        split=tuple(parse_split(text) for text in args.split or ()),
         **_given(
             args,
             "port",
@@ -410,6 +471,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
             "grace_s",
             "backend",
             "feedback_rate",
+            "feedback_hard_rate",
             "auth_token_file",
         ),
         **host_given,
@@ -611,6 +673,17 @@ def _k8s_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return code
 
 
+def _retrain_receiver(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines import retrain_receiver
+
+    settings = retrain_receiver.ReceiverSettings(
+        models=retrain_receiver.parse_models(args.models or ""),
+        **_given(args, "image", "namespace"),
+    )
+    retrain_receiver.serve(settings, args.host, args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `dlwp` (no parsing at import time)."""
     parser = argparse.ArgumentParser(
@@ -715,6 +788,19 @@ def build_parser() -> argparse.ArgumentParser:
     # run_args: what follows `--`, flags of the Job's `dlwp run` (main splits them off).
     k8s_run.set_defaults(func=_k8s_run, run_args=[])
 
+    receiver = commands.add_parser(
+        "retrain-receiver",
+        help="Alertmanager's webhook: a retrain Job when DlwpLiveMetricBelowTest fires",
+    )
+    receiver.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    receiver.add_argument("--port", type=int, default=9095, help="POST /alerts, GET /healthz")
+    receiver.add_argument("--namespace", help="where the Jobs go (that of k8s/base)")
+    receiver.add_argument("--image", help="the retrain Jobs' dlwp image")
+    receiver.add_argument(
+        "--models", metavar="M1,M2", help="the models it may retrain (default: any)"
+    )
+    receiver.set_defaults(func=_retrain_receiver)
+
     request = commands.add_parser(
         "request", help="write a :predict body of real test examples for a pushed model"
     )
@@ -732,6 +818,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
     report.add_argument("--json", action="store_true", help="print report.json instead")
     report.set_defaults(func=_report)
+
+    for name, func, what in (
+        ("audit", _audit, "the live metric of labelled production examples, per version and arm"),
+        ("ab", _ab, "the A/B test of a traffic split's two arms on labelled production examples"),
+    ):
+        audit = commands.add_parser(name, help=what)
+        audit.add_argument("model", help="a served model with feedback")
+        audit.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
+        audit.add_argument("--feedback-dir", help="the server's (default <home>/feedback)")
+        audit.add_argument("--reports-dir", help="the versions' reports (default <home>/reports)")
+        audit.add_argument("--json", action="store_true", help="machine-readable output")
+        audit.set_defaults(func=func)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="run a model's last `dlwp run` again with its labelled feedback joining train",
+        epilog="Flags after -- go to the `dlwp run`: dlwp retrain houses -- --epochs 50",
+    )
+    retrain.add_argument("model", help="a model run before (dataset name or CSV name)")
+    retrain.add_argument("--home", help="default $DLWP_HOME, else ./dlwp-home")
+    retrain.add_argument("--feedback-dir", help="the server's (default <home>/feedback)")
+    # run_args: what follows `--`, flags of the `dlwp run` (main splits them off).
+    retrain.set_defaults(func=_retrain, run_args=[])
 
     drift = commands.add_parser(
         "drift", help="the running server's drift table; PNG plots of what drifted"
@@ -796,6 +905,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="log this fraction of examples for labelling (0: off, the default; see --extra-data)",
     )
     serve.add_argument(
+        "--feedback-hard-rate",
+        type=float,
+        metavar="H",
+        help="log the examples the model is least sure of at this rate, the surest at "
+        "--feedback-rate, in between by margin (default: --feedback-rate for all)",
+    )
+    serve.add_argument(
         "--feedback-dir", metavar="DIR", help="where the feedback goes (default <home>/feedback)"
     )
     serve.add_argument(
@@ -803,6 +919,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="require 'authorization: Bearer <the token in FILE>' on every REST route but "
         "/healthz and /readyz, and on every gRPC call",
+    )
+    serve.add_argument(
+        "--split",
+        action="append",
+        metavar="MODEL=A:W,B:W",
+        help="A/B test: send MODEL's unpinned requests to its version labels A and B at random "
+        "with weights W (sticky per X-Split-Key header); needs --model-config-file; repeatable, "
+        "one per model",
     )
     serve.add_argument("--backend", choices=("inprocess", "tfserving"))
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")
@@ -830,8 +954,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv[:split])
     run_args = argv[split + 1 :]
     if run_args:
-        if args.command != "k8s":
-            parser.error("only `dlwp k8s run` takes flags after --")
+        if args.command not in ("k8s", "retrain"):
+            parser.error("only `dlwp k8s run` and `dlwp retrain` take flags after --")
         args.run_args = run_args
     try:
         return args.func(args, parser)

@@ -4,6 +4,7 @@ api = connect()                      # in-cluster config, else kubeconfig
 check_prerequisites(api, job)        # the claim and service account of k8s/base
 create_job(api, job)
 code = follow_job(api, job, out)     # streams the pod's log, returns its exit code
+running = unfinished_jobs(api, "dlwp", "dlwp.dev/retrain=houses")   # `dlwp retrain-receiver`
 """
 
 import dataclasses
@@ -95,6 +96,25 @@ def create_job(api: KubernetesApi, job: dict[str, Any]) -> None:
         api.batch.create_namespaced_job(job["metadata"]["namespace"], job)
     except ApiException as error:
         raise _api_error(f"creating job {job['metadata']['name']}", error) from None
+
+
+def unfinished_jobs(api: KubernetesApi, namespace: str, label_selector: str) -> list[str]:
+    """The names of the namespace's Jobs with these labels that have neither completed nor
+    failed (a Job just created, whose pod has not started, counts as unfinished)."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        jobs = api.batch.list_namespaced_job(namespace, label_selector=label_selector).items
+    except ApiException as error:
+        raise _api_error(f"listing jobs {label_selector}", error) from None
+    return [
+        job.metadata.name
+        for job in jobs
+        if not any(
+            c.type in ("Complete", "Failed") and c.status == "True"
+            for c in (job.status.conditions if job.status else None) or []
+        )
+    ]
 
 
 def _job_pod(api: KubernetesApi, namespace: str, name: str):

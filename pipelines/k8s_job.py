@@ -1,4 +1,5 @@
-"""The Kubernetes Job that runs `dlwp run` in a cluster without Kubeflow (`dlwp k8s run`).
+"""The Kubernetes Jobs that run `dlwp run` in a cluster without Kubeflow (`dlwp k8s run`), and
+`dlwp retrain` (the retrain CronJob and `dlwp retrain-receiver`, docs/kubernetes.md).
 
 Plain dicts in the API's shape, built without a cluster, so that `--dry-run` prints exactly what
 would be created and tests validate it against the Kubernetes OpenAPI schemas. This is the one
@@ -6,6 +7,10 @@ spelling of the pipeline Job: `k8s/base/pipeline-job.yaml`, the kustomize base's
 from it by `k8s/sync.py` (`make k8s-sync`), and tests/k8s fail while that file is out of date.
 
     job = pipeline_job(JobSettings(dataset="fashion_mnist", image="REGISTRY/dlwp:0.1.0"))
+    job = retrain_job(JobSettings(dataset="houses"))   # `dlwp retrain houses`, same pod
+
+The retrain Job differs from the pipeline Job only in its name, its `dlwp.dev/retrain` label
+and its arguments; `k8s/overlays/retrain/retrain-cronjob.yaml`'s jobTemplate is generated from it.
 """
 
 import dataclasses
@@ -26,6 +31,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 PART_OF = "dlwp"
 COMPONENT = "pipeline-run"
 DATASET_LABEL = "dlwp.dev/dataset"
+# The model a retrain Job retrains: `dlwp retrain-receiver` finds a model's running ones by it.
+RETRAIN_LABEL = "dlwp.dev/retrain"
 
 
 class JobSettingsError(DlwpError):
@@ -36,11 +43,12 @@ class JobSettingsError(DlwpError):
 class JobSettings:
     """What varies between pipeline Jobs; the rest is the security baseline of the manifests."""
 
-    dataset: str
+    dataset: str  # the book's dataset; for retrain_job, the model (a dataset or a CSV's name)
     image: str = DEFAULT_IMAGE
     namespace: str = NAMESPACE
     gpus: int = 0
-    run_args: tuple[str, ...] = ()  # further `dlwp run` flags (--epochs 5, --max-examples N)
+    # Further `dlwp run` flags (--epochs 5, --max-examples N); retrain_job passes them on too.
+    run_args: tuple[str, ...] = ()
     cpu_request: str = "2"
     memory_request: str = "8Gi"
     cpu_limit: str = "4"
@@ -48,10 +56,15 @@ class JobSettings:
     deadline_s: int = 6 * 3600
 
 
-def job_name(dataset: str, now: datetime.datetime) -> str:
-    """`dlwp-run-<dataset>-<UTC time>`: a DNS label, unique per second."""
+def job_name(dataset: str, now: datetime.datetime, kind: str = "run") -> str:
+    """`dlwp-<kind>-<dataset>-<UTC time>`: a DNS label, unique per second."""
     stem = re.sub(r"[^a-z0-9-]+", "-", dataset.lower()).strip("-")[:30]
-    return f"dlwp-run-{stem}-{now.strftime('%Y%m%d-%H%M%S')}"
+    return f"dlwp-{kind}-{stem}-{now.strftime('%Y%m%d-%H%M%S')}"
+
+
+def label_value(name: str) -> str:
+    """A dataset or model name as a label value (at most 63 of [A-Za-z0-9_.-])."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:63]
 
 
 def _check(settings: JobSettings) -> None:
@@ -72,13 +85,57 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
     Raises:
         JobSettingsError: a setting Kubernetes would refuse, named.
     """
-    _check(settings)
+    args = [
+        "run",
+        settings.dataset,
+        "--home",
+        CONTAINER_HOME,
+        "--data-dir",
+        f"{CONTAINER_HOME}/datasets",
+        *settings.run_args,
+    ]
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    return _job(
+        settings,
+        job_name(settings.dataset, now),
+        {DATASET_LABEL: label_value(settings.dataset)},
+        args,
+    )
+
+
+def retrain_job(settings: JobSettings, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """The Job running `dlwp retrain MODEL` (MODEL: `settings.dataset`) on the `dlwp-home`
+    claim: the pipeline Job's pod with other arguments. The model's last run is read from the
+    claim, its feedback from the claim's `feedback/` (retrain's default, `<home>/feedback`);
+    `--data-dir` goes to the `dlwp run` that retrain starts.
+
+    Raises:
+        JobSettingsError: a setting Kubernetes would refuse, named.
+    """
+    args = [
+        "retrain",
+        settings.dataset,
+        "--home",
+        CONTAINER_HOME,
+        "--",
+        "--data-dir",
+        f"{CONTAINER_HOME}/datasets",
+        *settings.run_args,
+    ]
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    name = job_name(settings.dataset, now, kind="retrain")
+    return _job(settings, name, {RETRAIN_LABEL: label_value(settings.dataset)}, args)
+
+
+def _job(
+    settings: JobSettings, name: str, extra_labels: dict[str, str], args: list[str]
+) -> dict[str, Any]:
+    _check(settings)
     labels = {
         "app.kubernetes.io/name": "dlwp",
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/component": COMPONENT,
-        DATASET_LABEL: re.sub(r"[^A-Za-z0-9_.-]", "-", settings.dataset)[:63],
+        **extra_labels,
     }
     limits = {"cpu": settings.cpu_limit, "memory": settings.memory_limit}
     if settings.gpus:
@@ -102,15 +159,7 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
                 "name": "dlwp",
                 "image": settings.image,
                 "imagePullPolicy": "Always",  # a re-pushed tag is run, not a stale copy
-                "args": [
-                    "run",
-                    settings.dataset,
-                    "--home",
-                    CONTAINER_HOME,
-                    "--data-dir",
-                    f"{CONTAINER_HOME}/datasets",
-                    *settings.run_args,
-                ],
+                "args": args,
                 "resources": {
                     "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
                     "limits": limits,
@@ -142,7 +191,7 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(settings.dataset, now),
+            "name": name,
             "namespace": settings.namespace,
             "labels": labels,
         },

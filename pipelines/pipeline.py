@@ -254,6 +254,7 @@ def create_pipeline(
         schema=schema,
         drift_reference=drift_reference.outputs["drift_reference"],
         serving_dir=serving_dir,
+        task=task_json,
     ).with_id("Pusher")
 
     # Ship to devices and browsers (6.3.2): TFLite and TF.js, published only within tolerance.

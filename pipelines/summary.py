@@ -1,5 +1,6 @@
 """summary.json (README, "Outputs"): what a run did, read from ML Metadata and the artifacts."""
 
+import dataclasses
 import os
 from typing import Any
 
@@ -124,6 +125,8 @@ def build_summary(task, record: RunRecord | None, timings_s: dict[str, float]) -
     return {
         "model": task.name,
         "task": task.problem_type,
+        # Where the examples came from (components/sources.py): `dlwp retrain` runs it again.
+        "source": dataclasses.asdict(task.source),
         "run_id": record.run_id if record else None,
         "examples": record.split_counts() if record else {},
         # A CSV's columns as understood (the whole report is columns.json beside the summary).

@@ -2,7 +2,8 @@
 
 Both give the front ends the same two calls: `resolve` a request's model / version / label to a
 `Target` (its version and SignatureDefs, so requests are checked the same way), then
-`target.submit(signature, inputs)` for a Future of the outputs.
+`target.submit(signature, inputs, trace)` for a Future of the outputs (the trace, the request's
+id and split arm, is for the observers: serving/observers.py; the backends do not use it).
 """
 
 import threading
@@ -27,6 +28,7 @@ from serving.batching import BatchScheduler
 from serving.errors import echo, from_grpc_code
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
+from serving.request_ids import Trace
 from serving.settings import BatchingOptions
 
 Outputs = dict[str, np.ndarray]
@@ -39,7 +41,12 @@ class Target(Protocol):
     version: int
     signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
 
-    def submit(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Future: ...
+    def submit(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
+    ) -> Future: ...
 
     def release(self) -> None: ...
 
@@ -66,7 +73,12 @@ class _LocalTarget:
         self.model, self.version = lease.model, lease.version
         self.signature_defs = lease.servable.signature_defs
 
-    def submit(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Future:
+    def submit(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
+    ) -> Future:
         servable = self._lease.servable
         lease = self._lease.share()  # held until the model call is done
         try:
@@ -150,7 +162,12 @@ class _RemoteTarget:
         self._backend = backend
         self.model, self.version, self.signature_defs = model, version, signature_defs
 
-    def submit(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Future:
+    def submit(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
+    ) -> Future:
         return self._backend.executor.submit(self._predict, signature_name, inputs)
 
     def _predict(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Outputs:

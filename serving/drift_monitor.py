@@ -46,6 +46,7 @@ from serving.drift_version_reference import (
     read_version_reference,
 )
 from serving.drift_window import VersionWindows
+from serving.request_ids import Trace
 from serving.settings import DriftSettings
 
 log = logging.getLogger("dlwp.serving")
@@ -123,8 +124,10 @@ class DriftMonitor:
         signature_name: str,
         inputs: Mapping[str, np.ndarray],
         outputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
     ) -> None:
-        """Queues a completed call for the next update, or drops it when the queue is full."""
+        """Queues a completed call for the next update, or drops it when the queue is full
+        (the trace is not used: drift is measured per version, whatever the arm)."""
         if len(self._calls) >= self.settings.queue_size:
             self._gauges.dropped.inc()
             return

@@ -6,7 +6,10 @@ TensorProtos against the signature (serving/tensor_protos.py), its number of exa
 error is TF Serving's status code with a short message (echoed input is cut, and so is the whole
 message: gRPC carries it in a header). A call whose client cancels or whose deadline passes is
 answered at once and its queued model call cancelled; one already running counts in flight
-until it ends (docs/serving.md, "Limits").
+until it ends (docs/serving.md, "Limits"). Predict, Classify and Regress read the client's
+`x-request-id` and `x-split-key` metadata and answer, errors too, with trailing metadata
+`x-request-id`, `x-model-version` (once resolved) and `x-split-arm` (when `--split` chose it:
+serving/request_ids.py, serving/traffic_split.py).
 """
 
 import logging
@@ -40,8 +43,18 @@ from serving.errors import (
 from serving.examples import classifications, example_inputs, examples_from_input, regressions
 from serving.metrics import RequestObservation, ServingMetrics
 from serving.model_specs import ModelSpec, model_spec
+from serving.request_ids import (
+    MODEL_VERSION_HEADER,
+    REQUEST_ID_HEADER,
+    SPLIT_ARM_HEADER,
+    SPLIT_KEY_HEADER,
+    Trace,
+    new_request_id,
+    request_id,
+)
 from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, find_signature
 from serving.tensor_protos import to_arrays
+from serving.traffic_split import TrafficSplit, route
 
 log = logging.getLogger("dlwp.serving")
 
@@ -67,6 +80,27 @@ def _spec_of(spec) -> ModelSpec:
     )
 
 
+def _metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
+    """The first value of invocation metadata `key` (keys arrive lower case), or None."""
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
+            return value
+    return None
+
+
+def _set_trailers(
+    context: grpc.ServicerContext, trace: Trace | None, seen: RequestObservation
+) -> None:
+    """The trace as trailing metadata (a new id when the client's was refused); set before the
+    answer or the abort, which sends it."""
+    trailers = [(REQUEST_ID_HEADER, trace.request_id if trace is not None else new_request_id())]
+    if seen.version:
+        trailers.append((MODEL_VERSION_HEADER, seen.version))
+    if trace is not None and trace.arm:
+        trailers.append((SPLIT_ARM_HEADER, trace.arm))
+    context.set_trailing_metadata(trailers)
+
+
 def _example_count(request_input: input_pb2.Input) -> int:
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":
@@ -78,47 +112,76 @@ def _example_count(request_input: input_pb2.Input) -> int:
 
 class _Service:
     def __init__(
-        self, backend: Backend, metrics: ServingMetrics, timeout_s: float, max_instances: int
+        self,
+        backend: Backend,
+        metrics: ServingMetrics,
+        timeout_s: float,
+        max_instances: int,
+        split: TrafficSplit | None = None,
     ):
         self.backend, self.metrics = backend, metrics
         self.timeout_s, self.max_instances = timeout_s, max_instances
+        self.split = split
 
     def _handle(
         self,
         api: str,
         spec,
         context: grpc.ServicerContext,
-        work: Callable[[ModelSpec, RequestObservation], Any],
+        work: Callable[[ModelSpec, RequestObservation, Trace | None], Any],
+        traced: bool = False,
     ):
-        """Runs `work(checked_spec, seen)`, counted, with every failure a gRPC status."""
+        """Runs `work(checked_spec, seen, trace)`, counted, with every failure a gRPC status.
+
+        A `traced` call (an inference) gets its trace, is routed by `--split` when unpinned,
+        and answers with the trace as trailing metadata, on errors too; others get None."""
         with self.metrics.observe(api, "grpc", spec.name, self.backend.is_served) as seen:
+            trace: Trace | None = None
             try:
                 if context.time_remaining() <= 0:
                     raise DeadlineExceeded("the call's deadline passed before it was answered")
-                return work(_spec_of(spec), seen)
+                checked = _spec_of(spec)
+                if traced:
+                    trace = Trace(request_id(_metadata_value(context, REQUEST_ID_HEADER)))
+                    checked, trace = route(
+                        self.split,
+                        checked,
+                        trace,
+                        _metadata_value(context, SPLIT_KEY_HEADER),
+                        self.metrics.split_requests,
+                    )
+                answer = work(checked, seen, trace)
+                if traced:
+                    _set_trailers(context, trace, seen)
+                return answer
             except ServingError as error:
                 seen.code = error.grpc_code.name
+                if traced:
+                    _set_trailers(context, trace, seen)
                 context.abort(error.grpc_code, _details(error.message))
             except Exception as error:  # a bug: still a status, logged once (not by grpc too)
                 log.exception("internal error in gRPC %s", api)
                 seen.code = grpc.StatusCode.INTERNAL.name
+                if traced:
+                    _set_trailers(context, trace, seen)
                 context.abort(
                     grpc.StatusCode.INTERNAL,
                     _details(f"internal error: {type(error).__name__}: {echo(str(error))}"),
                 )
 
-    def _answer(self, api: str, spec, context: grpc.ServicerContext, answer):
-        """Resolves the request's model, then `answer(target, seen)`, as `_handle` does."""
+    def _answer(self, api: str, spec, context: grpc.ServicerContext, answer, traced: bool = True):
+        """Resolves the request's model, then `answer(target, seen, trace)`, as `_handle`
+        does (`traced`: an inference call)."""
 
-        def work(checked: ModelSpec, seen: RequestObservation):
+        def work(checked: ModelSpec, seen: RequestObservation, trace: Trace | None):
             target = self.backend.resolve(checked.model, checked.version, checked.label)
             try:
                 seen.version = str(target.version)
-                return answer(target, seen)
+                return answer(target, seen, trace)
             finally:
                 target.release()
 
-        return self._handle(api, spec, context, work)
+        return self._handle(api, spec, context, work, traced)
 
     def _wait(
         self,
@@ -127,6 +190,7 @@ class _Service:
         inputs,
         context: grpc.ServicerContext,
         seen: RequestObservation,
+        trace: Trace | None,
     ) -> dict:
         """The model's outputs, within the request timeout and the call's deadline.
 
@@ -138,7 +202,7 @@ class _Service:
         if remaining <= 0:
             raise DeadlineExceeded("the call's deadline passed before the model was called")
         timeout_s = min(self.timeout_s, remaining)
-        future = target.submit(signature_name, inputs)
+        future = target.submit(signature_name, inputs, trace)
         seen.hold_until_done(future)
         ended: futures.Future = futures.Future()  # the RPC ended: cancelled, or out of time
         if not context.add_callback(lambda: ended.set_result(None)):
@@ -171,7 +235,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
     """Predict, Classify, Regress and GetModelMetadata."""
 
     def Predict(self, request: predict_pb2.PredictRequest, context):  # noqa: N802 (gRPC name)
-        def answer(target: Target, seen: RequestObservation):
+        def answer(target: Target, seen: RequestObservation, trace: Trace | None):
             name, signature = find_signature(
                 target.signature_defs, request.model_spec.signature_name
             )
@@ -182,7 +246,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
                     f"output_filter names unknown output(s) {echo(', '.join(unknown))}; "
                     f'signature "{name}" has {", ".join(signature.outputs)}'
                 )
-            outputs = self._wait(target, name, inputs, context, seen)
+            outputs = self._wait(target, name, inputs, context, seen, trace)
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, target, name)
             for key, value in outputs.items():
@@ -195,7 +259,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
     def _examples(self, api: str, request, context, method: str, respond):
         """Runs a Classify / Regress request; `respond(target, name, outputs, count)`."""
 
-        def answer(target: Target, seen: RequestObservation):
+        def answer(target: Target, seen: RequestObservation, trace: Trace | None):
             count = _example_count(request.input)
             if count > self.max_instances:
                 raise too_many_examples(count, self.max_instances)
@@ -203,7 +267,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             name, inputs = example_inputs(
                 target.signature_defs, request.model_spec.signature_name, method, serialized
             )
-            outputs = self._wait(target, name, inputs, context, seen)
+            outputs = self._wait(target, name, inputs, context, seen, trace)
             return respond(target, name, outputs, len(serialized))
 
         return self._answer(api, request.model_spec, context, answer)
@@ -231,7 +295,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
         return self._examples("regress", request, context, REGRESS_METHOD, respond)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        def answer(target: Target, seen: RequestObservation):
+        def answer(target: Target, seen: RequestObservation, trace: Trace | None):
             unknown = sorted(set(request.metadata_field) - {"signature_def"})
             if unknown:
                 raise InvalidArgument(
@@ -245,7 +309,7 @@ class PredictionService(_Service, prediction_service_pb2_grpc.PredictionServiceS
             response.metadata["signature_def"].Pack(signatures)
             return response
 
-        return self._answer("metadata", request.model_spec, context, answer)
+        return self._answer("metadata", request.model_spec, context, answer, traced=False)
 
     def MultiInference(self, request, context):  # noqa: N802
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
@@ -255,7 +319,7 @@ class ModelService(_Service, model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus (config reload is done by polling, not by RPC)."""
 
     def GetModelStatus(self, request, context):  # noqa: N802
-        def work(checked: ModelSpec, seen: RequestObservation):
+        def work(checked: ModelSpec, seen: RequestObservation, trace: Trace | None):
             return self.backend.status(checked.model, checked.version, checked.label)
 
         return self._handle("status", request.model_spec, context, work)
@@ -274,6 +338,7 @@ def grpc_server(
     max_message_bytes: int,
     max_batch_instances: int,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    split: TrafficSplit | None = None,
 ) -> grpc.Server:
     """A started gRPC server on `address` (host:port) serving both services.
 
@@ -283,6 +348,7 @@ def grpc_server(
       max_message_bytes: the largest request or response (--max-body-bytes).
       max_batch_instances: the most examples one request may carry (--max-batch-instances).
       interceptors: run before every call (the bearer token check of --auth-token-file).
+      split: routes unpinned Predict, Classify and Regress calls (--split), or None.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(
@@ -297,7 +363,7 @@ def grpc_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(backend, metrics, timeout_s, max_batch_instances), server
+        PredictionService(backend, metrics, timeout_s, max_batch_instances, split), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(backend, metrics, timeout_s, max_batch_instances), server

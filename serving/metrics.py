@@ -2,7 +2,8 @@
 
 Labels are bounded: `model` is a served model's name (requests for unknown names count under
 UNKNOWN_MODEL), `version` a loaded version, `api` one of API_NAMES, `protocol` rest or grpc,
-`code` TF Serving's status name (OK, INVALID_ARGUMENT, NOT_FOUND, ...).
+`code` TF Serving's status name (OK, INVALID_ARGUMENT, NOT_FOUND, ...), `arm` one of a
+`--split` model's version labels.
 """
 
 import time
@@ -14,7 +15,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from serving.request_slots import Slot
 
 UNKNOWN_MODEL = "_unknown"
-API_NAMES = ("predict", "classify", "regress", "metadata", "status")
+API_NAMES = ("predict", "classify", "regress", "metadata", "status", "feedback")
+# The requests `dlwp serve --split` may route (serving/traffic_split.py): status and metadata
+# are never split.
+INFERENCE_APIS = ("predict", "classify", "regress")
 
 _LATENCY_BUCKETS_S = (
     0.0005,
@@ -76,6 +80,12 @@ class ServingMetrics:
             "dlwp_requests_in_flight",
             "Model requests being answered now, and model calls still running for requests "
             "already answered (the client left, or the deadline passed).",
+            registry=self.registry,
+        )
+        self.split_requests = Counter(
+            "dlwp_split_requests",
+            "Unpinned requests of a --split model, by the arm (version label) they were sent to.",
+            ["model", "arm"],
             registry=self.registry,
         )
         self.connections_closed = Counter(

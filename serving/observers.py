@@ -3,9 +3,10 @@ slowing it down.
 
 `ObservingBackend` wraps any backend (in-process or the TF Serving gateway), so REST and gRPC,
 predict, classify and regress are all seen the same way: when a model call completes, every
-observer gets the model, version, signature, the inputs (as the signature took them) and the
-outputs. `observe` runs on the thread that completed the call: it must only hand the data over
-(e.g. to a queue) and return; an observer's failure is logged and never reaches the request.
+observer gets the model, version, signature, the inputs (as the signature took them), the
+outputs and the request's trace (its id and split arm: serving/request_ids.py). `observe` runs
+on the thread that completed the call: it must only hand the data over (e.g. to a queue) and
+return; an observer's failure is logged and never reaches the request.
 """
 
 import logging
@@ -14,6 +15,8 @@ from concurrent.futures import Future
 from typing import Protocol
 
 import numpy as np
+
+from serving.request_ids import Trace
 
 log = logging.getLogger("dlwp.serving")
 
@@ -28,6 +31,7 @@ class RequestObserver(Protocol):
         signature_name: str,
         inputs: Mapping[str, np.ndarray],
         outputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
     ) -> None: ...
 
     def close(self) -> None: ...
@@ -39,8 +43,13 @@ class _ObservedTarget:
         self.model, self.version = target.model, target.version
         self.signature_defs = target.signature_defs
 
-    def submit(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Future:
-        future = self._target.submit(signature_name, inputs)
+    def submit(
+        self,
+        signature_name: str,
+        inputs: Mapping[str, np.ndarray],
+        trace: Trace | None = None,
+    ) -> Future:
+        future = self._target.submit(signature_name, inputs, trace)
         model, version = self.model, self.version
 
         def completed(done: Future) -> None:
@@ -49,7 +58,7 @@ class _ObservedTarget:
             outputs = done.result()
             for observer in self._observers:
                 try:
-                    observer.observe(model, version, signature_name, inputs, outputs)
+                    observer.observe(model, version, signature_name, inputs, outputs, trace=trace)
                 except Exception:  # an observer never fails a request
                     log.exception("request observer %r failed", observer)
 

@@ -39,17 +39,19 @@ _PATH_PARAMETERS = {
 @dataclasses.dataclass(frozen=True)
 class Operation:
     """What the document says about one route: a summary, its answers by status code, the
-    components/schemas name of its JSON body (when it takes one) and its query parameters."""
+    components/schemas name of its JSON body (when it takes one), its query parameters and the
+    request headers it reads."""
 
     summary: str
     responses: Mapping[str, Any]
     request_schema: str | None = None
     query: tuple[Mapping[str, Any], ...] = ()
+    headers: tuple[Mapping[str, Any], ...] = ()
 
     def to_openapi(self, path_parameters: list[dict[str, Any]]) -> dict[str, Any]:
         """The OpenAPI operation object, with the route's path parameters."""
         operation: dict[str, Any] = {"summary": self.summary}
-        parameters = [*path_parameters, *self.query]
+        parameters = [*path_parameters, *self.query, *self.headers]
         if parameters:
             operation["parameters"] = parameters
         if self.request_schema:
@@ -126,6 +128,60 @@ def query_parameter(name: str, description: str) -> dict[str, Any]:
     }
 
 
+def header_parameter(name: str, description: str) -> dict[str, Any]:
+    """An optional string request header."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+# What a predict, classify or regress request may send, and its answer carries (on errors too):
+# serving/request_ids.py, serving/traffic_split.py.
+TRACE_REQUEST_HEADERS = (
+    header_parameter(
+        "X-Request-Id",
+        "the request's id, echoed in the answer and kept in the feedback log: 1 to 128 "
+        "characters of A-Z a-z 0-9 . _ : @ / + = ~ - (else 400); the server makes one when absent",
+    ),
+    header_parameter(
+        "X-Split-Key",
+        "with --split, an unpinned request with this key always goes to the same arm",
+    ),
+)
+_TRACE_HEADERS = {
+    "X-Request-Id": {
+        "description": "the client's X-Request-Id, or the one the server made",
+        "schema": {"type": "string"},
+    },
+    "X-Model-Version": {
+        "description": "the version that answered (absent when none was resolved)",
+        "schema": {"type": "string"},
+    },
+    "X-Split-Arm": {
+        "description": "the version label --split sent an unpinned request to",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def traced_answer(schema: str) -> dict[str, Any]:
+    """The responses of an inference route: the JSON object `schema`, or TF Serving's error
+    body, each with the trace headers."""
+    traced_error = {"$ref": "#/components/responses/TracedError"}
+    return {
+        "200": {
+            "description": "OK",
+            "headers": _TRACE_HEADERS,
+            "content": {"application/json": {"schema": _schema_ref(schema)}},
+        },
+        **{code: traced_error for code in TF_SERVING_ERRORS},
+    }
+
+
 def document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     """The OpenAPI 3 document of `routes`, paths sorted, HEAD left out (Starlette answers it
     for every GET route).
@@ -186,7 +242,10 @@ _ERROR_RESPONSE = {
     "content": {"application/json": {"schema": _schema_ref("Error")}},
 }
 _COMPONENTS = {
-    "responses": {"Error": _ERROR_RESPONSE},
+    "responses": {
+        "Error": _ERROR_RESPONSE,
+        "TracedError": {**_ERROR_RESPONSE, "headers": _TRACE_HEADERS},
+    },
     "schemas": {
         "Error": {
             "type": "object",

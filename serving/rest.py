@@ -13,13 +13,16 @@
 description; the document at /v1/openapi.json is written from them (serving/openapi.py).
 Every error is `{"error": msg}` with TF Serving's status code. Limits protect the server: the
 body size (413), the JSON nesting depth (400), the requests in flight (429) and a per-request
-deadline (504).
+deadline (504). A predict, classify or regress answer, errors too, carries the request's id
+(`X-Request-Id`), the version that answered (`X-Model-Version`, once resolved) and the arm of
+`--split` that chose it (`X-Split-Arm`; serving/request_ids.py, serving/traffic_split.py).
 """
 
 import asyncio
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -50,9 +53,10 @@ from serving.errors import (
 )
 from serving.examples import classifications, example_inputs, examples_from_json, regressions
 from serving.http_protocol import CONNECTION_EVENTS, ConnectionEvents
-from serving.metrics import ServingMetrics
+from serving.metrics import INFERENCE_APIS, ServingMetrics
 from serving.model_specs import ModelSpec, check_path, model_spec, parse_version
 from serving.openapi import (
+    TRACE_REQUEST_HEADERS,
     DocumentedRoute,
     Operation,
     document,
@@ -60,12 +64,23 @@ from serving.openapi import (
     json_answer,
     query_parameter,
     text_answer,
+    traced_answer,
 )
 from serving.reports import report_routes
+from serving.request_ids import (
+    MODEL_VERSION_HEADER,
+    REQUEST_ID_HEADER,
+    SPLIT_ARM_HEADER,
+    SPLIT_KEY_HEADER,
+    Trace,
+    new_request_id,
+    request_id,
+)
 from serving.request_slots import RequestSlots, Slot
 from serving.rest_tensors import predict_inputs, predict_response
 from serving.settings import RestLimits
 from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, check_inputs, find_signature
+from serving.traffic_split import TrafficSplit, route
 
 log = logging.getLogger("dlwp.serving")
 
@@ -98,8 +113,9 @@ _MODEL_VERBS = (
         "POST",
         Operation(
             "Predict: row (instances) or columnar (inputs) tensors",
-            json_answer("PredictResponse"),
+            traced_answer("PredictResponse"),
             request_schema="PredictRequest",
+            headers=TRACE_REQUEST_HEADERS,
         ),
     ),
     _ModelVerb(
@@ -108,8 +124,9 @@ _MODEL_VERBS = (
         "POST",
         Operation(
             "Classify tf.Examples",
-            json_answer("ClassifyResponse"),
+            traced_answer("ClassifyResponse"),
             request_schema="ExamplesRequest",
+            headers=TRACE_REQUEST_HEADERS,
         ),
     ),
     _ModelVerb(
@@ -117,7 +134,10 @@ _MODEL_VERBS = (
         ":regress",
         "POST",
         Operation(
-            "Regress tf.Examples", json_answer("RegressResponse"), request_schema="ExamplesRequest"
+            "Regress tf.Examples",
+            traced_answer("RegressResponse"),
+            request_schema="ExamplesRequest",
+            headers=TRACE_REQUEST_HEADERS,
         ),
     ),
     _ModelVerb(
@@ -195,6 +215,8 @@ class RestApi:
         reports_dir: str = "",
         drift=None,
         decoder: JsonBodyDecoder | None = None,
+        split: TrafficSplit | None = None,
+        extra_routes: Sequence[BaseRoute] = (),
     ):
         self.backend, self.metrics, self.limits, self.state = backend, metrics, limits, state
         self.decoder = decoder or JsonBodyDecoder()
@@ -203,6 +225,9 @@ class RestApi:
         self.web_dir, self.exports_dir = web_dir, exports_dir
         self.reports_dir = reports_dir  # "": no /reports/ routes
         self.drift = drift  # serving/drift_monitor.py, or None when it is off
+        self.split = split  # serving/traffic_split.py, or None: no model is split
+        # Routes of other modules under /v1/models/ (`:feedback`), tried before the catch-all.
+        self.extra_routes = tuple(extra_routes)
 
     def app(self) -> Starlette:
         """The Starlette app with every route; its OpenAPI document is written once, here."""
@@ -240,6 +265,7 @@ class RestApi:
             ),
             *self._model_routes("/versions/{version:segment}"),
             *self._model_routes("/labels/{label:segment}"),
+            *self.extra_routes,
             # The rest of /v1/models/: TF Serving's "Malformed request" (400 or 404).
             Route(
                 "/v1/models/{path:path}",
@@ -355,8 +381,11 @@ class RestApi:
         version or label in the path, counted and limited.
 
         The body is read first, within `--body-timeout-s` (408); only then does the request
-        take an in-flight slot (429 when none is free), so slow senders never hold one."""
+        take an in-flight slot (429 when none is free), so slow senders never hold one. An
+        inference answer carries the trace headers, on errors too."""
         model = request.path_params["model"]
+        inference = verb in INFERENCE_APIS
+        trace: Trace | None = None
         with self.metrics.observe(verb, "rest", model, self.backend.is_served) as seen:
             try:
                 check_path(request.method, request.scope["path"])
@@ -366,6 +395,8 @@ class RestApi:
                     None if number is None else parse_version(number),
                     request.path_params.get("label"),
                 )
+                if inference:
+                    trace = Trace(request_id(request.headers.get(REQUEST_ID_HEADER)))
                 raw = b"" if verb in ("status", "metadata") else await self._read_body(request)
                 if self.state.draining:
                     raise Unavailable("the server is shutting down; retry on another replica")
@@ -376,18 +407,29 @@ class RestApi:
                         f"{self.limits.max_concurrent_requests}; retry later"
                     )
                 try:
-                    return await self._answer(request, verb, spec, raw, seen, slot)
+                    if trace is not None:
+                        spec, trace = route(
+                            self.split,
+                            spec,
+                            trace,
+                            request.headers.get(SPLIT_KEY_HEADER),
+                            self.metrics.split_requests,
+                        )
+                    response = await self._answer(request, verb, spec, raw, seen, slot, trace)
                 finally:
                     slot.release()
             except ServingError as error:
                 seen.code = error.grpc_code.name
-                return _error(error)
+                response = _error(error)
             except Exception as error:  # a bug: still answer TF Serving's error shape
                 log.exception("internal error on %s %s", request.method, request.url.path)
                 seen.code = "INTERNAL"
-                return _json(
+                response = _json(
                     {"error": f"internal error: {type(error).__name__}: {echo(str(error))}"}, 500
                 )
+            if inference:
+                _trace_headers(response, trace, seen.version)
+            return response
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, within the size limit; the connection (serving/http_protocol.py) cuts a
@@ -410,7 +452,14 @@ class RestApi:
             raise Cancelled("the client closed the connection while sending the body") from None
 
     async def _answer(
-        self, request: Request, verb: str, spec: ModelSpec, raw: bytes, seen, slot: Slot
+        self,
+        request: Request,
+        verb: str,
+        spec: ModelSpec,
+        raw: bytes,
+        seen,
+        slot: Slot,
+        trace: Trace | None,
     ) -> Response:
         if verb == "status":
             response = await self._maybe_blocking(
@@ -429,7 +478,7 @@ class RestApi:
             seen.version = str(target.version)
             if verb == "metadata":
                 return _json(self._metadata(target))
-            return _json(await self._run(request, target, verb, body, len(raw), seen, slot))
+            return _json(await self._run(request, target, verb, body, len(raw), seen, slot, trace))
         finally:
             target.release()
 
@@ -458,6 +507,7 @@ class RestApi:
         body_bytes: int,
         seen,
         slot: Slot,
+        trace: Trace | None,
     ) -> dict:
         requested = body.get("signature_name") or None
         limit = self.limits.max_batch_instances
@@ -467,25 +517,32 @@ class RestApi:
                 body_bytes, predict_inputs, body, signature, limit
             )
             check_inputs(name, signature, inputs)
-            outputs = await self._submit(request, target, name, inputs, seen, slot)
+            outputs = await self._submit(request, target, name, inputs, seen, slot, trace)
             return predict_response(outputs, row_format)
         serialized = await self.decoder.run(body_bytes, examples_from_json, body, limit)
         method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
         name, inputs = example_inputs(target.signature_defs, requested, method, serialized)
-        outputs = await self._submit(request, target, name, inputs, seen, slot)
+        outputs = await self._submit(request, target, name, inputs, seen, slot, trace)
         if verb == "classify":
             return {"results": classifications(outputs, len(serialized))}
         return {"results": regressions(outputs, len(serialized))}
 
     async def _submit(
-        self, request: Request, target: Target, signature_name: str, inputs, seen, slot: Slot
+        self,
+        request: Request,
+        target: Target,
+        signature_name: str,
+        inputs,
+        seen,
+        slot: Slot,
+        trace: Trace | None,
     ) -> dict:
         """The model's outputs, within `--request-timeout-s`.
 
         A model call whose client leaves, or whose deadline passes, is cancelled if it has not
         started; if it has, it keeps its slot and counts in flight until it ends.
         """
-        future = target.submit(signature_name, inputs)
+        future = target.submit(signature_name, inputs, trace)
         slot.hold_until_done(future)
         seen.hold_until_done(future)
         # Cancelling the waiter cancels the model call too, if it has not started.
@@ -507,6 +564,17 @@ class RestApi:
             raise
         except Exception as error:  # the model failed: TF's own status says whose fault
             raise model_error(error) from error
+
+
+def _trace_headers(response: Response, trace: Trace | None, version: str) -> None:
+    """Sets an inference answer's X-Request-Id (a new one when the client's was refused),
+    X-Model-Version once the version was resolved, and X-Split-Arm when `--split` chose it."""
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = trace.request_id if trace is not None else new_request_id()
+    if version:
+        headers[MODEL_VERSION_HEADER] = version
+    if trace is not None and trace.arm:
+        headers[SPLIT_ARM_HEADER] = trace.arm
 
 
 def _connection_events(request: Request) -> ConnectionEvents | None:

@@ -5,6 +5,7 @@ taking new work, requests in flight finish, and the process exits 0 within the g
 """
 
 import contextlib
+import logging
 import posixpath
 import signal
 import socket
@@ -22,14 +23,22 @@ from serving.body_decoding import JsonBodyDecoder
 from serving.drift_monitor import DriftMonitor
 from serving.errors import StartupError
 from serving.feedback import FeedbackLogger
+from serving.feedback_api import feedback_routes
+from serving.feedback_index import model_folders
 from serving.grpc_service import grpc_server
 from serving.http_protocol import guarded_http_protocol
+from serving.labelling import labelling_routes
+from serving.live_metrics import LiveMetrics
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.model_config import sources_from_config_file, sources_in_folder
 from serving.observers import ObservingBackend, RequestObserver
 from serving.rest import RestApi, ServerState
 from serving.settings import ServeSettings
+from serving.traffic_split import TrafficSplit, check_against_config
+from serving.version_task import read_version_task
+
+log = logging.getLogger("dlwp.serving")
 
 
 class PortInUseError(StartupError):
@@ -62,7 +71,13 @@ def build_observers(settings: ServeSettings, metrics: ServingMetrics) -> list[Re
         observers.append(DriftMonitor(settings.drift, metrics.registry, _version_dirs(settings)))
     if settings.feedback_rate > 0:
         observers.append(
-            FeedbackLogger(settings.feedback_dir, settings.feedback_rate, registry=metrics.registry)
+            FeedbackLogger(
+                settings.feedback_dir,
+                settings.feedback_rate,
+                registry=metrics.registry,
+                hard_rate=settings.feedback_hard_rate,
+                version_dir=_version_dirs(settings),
+            )
         )
     return observers
 
@@ -79,6 +94,69 @@ def _version_dirs(settings: ServeSettings):
         return None
 
     return version_dir
+
+
+def build_split(settings: ServeSettings, metrics: ServingMetrics) -> TrafficSplit | None:
+    """The traffic split of `--split`, checked against the model config (None without one),
+    its request counter's series made at 0 for every arm.
+
+    Raises:
+      SplitConfigError: no `--model-config-file`, or a model or label it lacks.
+    """
+    if not settings.split:
+        return None
+    labels_by_model = None
+    if settings.model_config_file:
+        labels_by_model = {
+            source.name: [label for label, _ in source.labels]
+            for source in sources_from_config_file(settings.model_config_file)
+        }
+    check_against_config(settings.split, labels_by_model)
+    split = TrafficSplit(dict(settings.split))
+    for model, labels in split.arms.items():
+        for label in labels:
+            metrics.split_requests.labels(model, label)
+    return split
+
+
+def build_label_routes(
+    settings: ServeSettings,
+    metrics: ServingMetrics,
+    feedback: FeedbackLogger | None,
+    live: LiveMetrics,
+    is_served,
+) -> list:
+    """`POST /v1/models/M:feedback` and the labelling page `/label/M/` (docs/monitoring.md,
+    "Audits") over the feedback logger's own index of each model (one index per process);
+    without a logger both answer that feedback is off."""
+    version_dirs = _version_dirs(settings)
+
+    def task_of(model: str, version: int):
+        return read_version_task(version_dirs(model, version))
+
+    model_index = feedback.index if feedback is not None else (lambda _model: None)
+    return [
+        *feedback_routes(
+            model_index,
+            task_of,
+            live,
+            sample_rate=settings.feedback_rate or None,
+            metrics=metrics,
+            is_served=is_served,
+        ),
+        *labelling_routes(model_index, task_of),
+    ]
+
+
+def restore_live_metrics(feedback: FeedbackLogger, live: LiveMetrics) -> None:
+    """Sets the live metrics from the labels already in the feedback log, model by model (run
+    in a thread at start: a large index takes seconds to read)."""
+    try:
+        for model in model_folders(feedback.folder):
+            count = live.restore(model, feedback.index(model))
+            log.info("live metrics of %s: %d labelled examples restored", model, count)
+    except Exception:  # an unreadable index must not stop serving; :feedback says why
+        log.exception("restoring the live metrics failed")
 
 
 def build_backend(settings: ServeSettings, metrics: ServingMetrics) -> Backend:
@@ -150,11 +228,18 @@ class ServingStack:
         self.settings = settings
         token = read_token(settings.auth_token_file) if settings.auth_token_file else None
         self.metrics = ServingMetrics()
+        self.split = build_split(settings, self.metrics)  # before any model loads
         self.state = ServerState(settings.limits.max_concurrent_requests)
         self.decoder = JsonBodyDecoder()
         self.backend = ObservingBackend(
             build_backend(settings, self.metrics), build_observers(settings, self.metrics)
         )
+        feedback = next((o for o in self.backend.observers if isinstance(o, FeedbackLogger)), None)
+        self.live = LiveMetrics(self.metrics.registry, settings.reports_dir)
+        if feedback is not None and feedback.indexed:
+            threading.Thread(
+                target=restore_live_metrics, args=(feedback, self.live), daemon=True
+            ).start()
         limits = settings.limits
         self.grpc = grpc_server(
             self.backend,
@@ -165,6 +250,7 @@ class ServingStack:
             limits.max_body_bytes,
             limits.max_batch_instances,
             interceptors=[BearerTokenInterceptor(token)] if token is not None else [],
+            split=self.split,
         )
         self.api = RestApi(
             self.backend,
@@ -177,6 +263,10 @@ class ServingStack:
             reports_dir=settings.reports_dir,
             drift=next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None),
             decoder=self.decoder,
+            split=self.split,
+            extra_routes=build_label_routes(
+                settings, self.metrics, feedback, self.live, self.backend.is_served
+            ),
         )
         # The grace period stays a float: int() made a sub-second grace 0, and uvicorn then
         # cancels every request in flight at once (uvicorn only waits, with asyncio.wait_for).

@@ -6,6 +6,7 @@ raises ServeSettingsError naming the flag and the value."""
 import dataclasses
 
 from serving.errors import ServeSettingsError
+from serving.traffic_split import check_splits
 
 
 def _check_positive(
@@ -118,9 +119,14 @@ class ServeSettings:
     drift: DriftSettings | None = DriftSettings()
     # The feedback log (serving/feedback.py): the fraction of examples logged, 0 for none.
     feedback_rate: float = 0.0
+    # Uncertainty sampling (serving/sampling.py): a margin-0 example is logged at this rate;
+    # None: every example at feedback_rate.
+    feedback_hard_rate: float | None = None
     feedback_dir: str = ""
     # A file holding a bearer token every request but the probes must carry; "" for none.
     auth_token_file: str = ""
+    # The traffic split (serving/traffic_split.py): (model, ((label, weight), ...)) per --split.
+    split: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
 
     def __post_init__(self) -> None:
         for flag, value in (("--port", self.port), ("--grpc-port", self.grpc_port)):
@@ -134,4 +140,11 @@ class ServeSettings:
             raise ServeSettingsError(
                 "--feedback-rate is the fraction of examples logged: from 0 (off) to 1, "
                 f"got {self.feedback_rate}"
+            )
+        check_splits(self.split)
+        hard = self.feedback_hard_rate
+        if hard is not None and not (0 < self.feedback_rate <= hard <= 1):
+            raise ServeSettingsError(
+                f"--feedback-hard-rate {hard} must be between --feedback-rate "
+                f"({self.feedback_rate}; above 0, the rate of the surest examples) and 1"
             )

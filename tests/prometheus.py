@@ -10,9 +10,11 @@ Usage:
 
 import contextlib
 import dataclasses
+import http.server
 import pathlib
 import subprocess
 import tempfile
+import threading
 import time
 
 import httpx
@@ -134,3 +136,31 @@ def _wait_until_ready(
         time.sleep(0.1)
     tail = log_path.read_text(errors="replace")[-2000:]
     raise RuntimeError(f"Prometheus at {url} did not become ready:\n{tail}")
+
+
+@contextlib.contextmanager
+def metrics_page(body: bytes, path: str | None = None):
+    """Serves `body` as a Prometheus text page on a loopback port, at `path` (any path when
+    None; 404 elsewhere); yields its host:port, a scrape target."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if path is not None and self.path != path:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,22 +15,18 @@ confidently wrong, shown the way a person looks at them.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from contract.example_images import image_png
 from contract.features import WORDS, FeatureKind, ProblemType
 from contract.task import TaskContract
 
 IMAGE, SEQUENCE, TABLE = "image", "sequence", "table"
-IMAGE_SIDE = 28
-IMAGE_SCALE = 4
 # keras.datasets.imdb / reuters `load_data` defaults.
 PAD, START, OUT_OF_VOCABULARY, INDEX_FROM = 0, 1, 2, 3
 UNKNOWN_WORD = "?"  # the book's listing 4.4 prints "?" for indices without a word
@@ -63,16 +59,6 @@ def read_word_index(data_dir: str, dataset: str) -> dict[int, str] | None:
     with tf.io.gfile.GFile(path) as f:
         ranks = json.load(f)
     return {int(rank) + INDEX_FROM: word for word, rank in ranks.items()}
-
-
-def image_png(pixels: Sequence[int]) -> str:
-    """A 784-pixel grey image (0-255) as a data: URI of a PNG, IMAGE_SCALE times larger."""
-    array = np.clip(np.asarray(pixels, np.int64), 0, 255).astype(np.uint8)
-    image = Image.fromarray(array.reshape(IMAGE_SIDE, IMAGE_SIDE), mode="L")
-    side = IMAGE_SIDE * IMAGE_SCALE
-    buffer = io.BytesIO()
-    image.resize((side, side), Image.Resampling.NEAREST).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def decode_words(indices: Sequence[int], word_index: dict[int, str] | None) -> str:

@@ -109,3 +109,82 @@ def test_fingerprint_changes_with_new_feedback_and_refuses_a_missing_folder(tmp_
     assert fingerprint(str(tmp_path)) != before
     with pytest.raises(BadDataError, match="is not a folder"):
         fingerprint(str(tmp_path / "nowhere"))
+
+
+class _Trace:  # serving/request_ids.py's Trace: what the feedback log reads of it
+    def __init__(self, request_id):
+        self.request_id, self.arm = request_id, ""
+
+
+def serve_feedback(folder, request_id, rooms, outputs):
+    """What `dlwp serve --feedback-rate 1` logs of one :predict request of the houses model."""
+    from serving.feedback import FeedbackLogger
+
+    n = len(rooms)
+    inputs = {
+        "rooms": np.asarray(rooms, np.float32),
+        "color": np.array([b"green"] * n, object),
+        "area": np.full(n, 99.5, np.float32),
+    }
+    logger = FeedbackLogger(str(folder), 1.0)
+    logger.observe("houses", 4, "serving_default", inputs, outputs, _Trace(request_id))
+    logger.close()
+    return str(folder / "houses")
+
+
+def label(folder, request_id, index, value, at_ms=1_000):
+    from serving.feedback_index import FeedbackIndex, Label
+
+    index_ = FeedbackIndex(folder)
+    index_.add_labels([Label(request_id, index, value, at_ms, "api")])
+    index_.close()
+
+
+def binary_outputs(n):
+    scores = np.linspace(0.1, 0.9, n).astype(np.float32)
+    return {"scores": scores, "class_ids": (scores > 0.5).astype(np.int64)}
+
+
+def test_labelled_rows_of_a_feedback_folder_join_train_the_rest_is_skipped(tmp_path):
+    folder = serve_feedback(tmp_path / "feedback", "r1", [4.0, 5.0, 6.0], binary_outputs(3))
+    label(folder, "r1", 2, 1.0)
+    label(folder, "r1", 0, 1.0, at_ms=1_000)
+    label(folder, "r1", 0, 0.0, at_ms=2_000)  # relabelled: the latest counts
+    write_examples(tmp_path / "feedback" / "houses" / "by-hand.tfrecord.gz", [logged(7.0, 1)])
+    train = append_to_train(csv_splits(), folder, "label")["train"]
+    # Row 1 has no label: skipped, no error; the hand-labelled file is read as before.
+    assert train["rooms"][2:] == [4, 6, 7] and train["label"][2:] == [0, 1, 1]
+    assert all(isinstance(v, int) for v in train["label"])  # class ids as int64
+    assert set(train) == {"rooms", "color", "area", "label"}  # request_id, margin... dropped
+
+
+def test_a_regression_label_from_the_index_is_a_float(tmp_path):
+    outputs = {"predictions": np.array([80.0, 95.0], np.float32)}
+    folder = serve_feedback(tmp_path / "feedback", "r", [4.0, 5.0], outputs)
+    label(folder, "r", 1, 101.25)
+    splits = {
+        s: {**columns, "label": [1.5] * len(columns["label"])}
+        for s, columns in csv_splits().items()
+    }
+    train = append_to_train(splits, folder, "label")["train"]
+    assert train["rooms"][-1] == 5 and train["label"][-1] == 101.25
+
+
+def test_a_feedback_folder_without_labels_is_refused_naming_the_remedy(tmp_path):
+    folder = serve_feedback(tmp_path / "feedback", "r", [4.0, 5.0], binary_outputs(2))
+    with pytest.raises(BadDataError, match=r"none of the 2 logged examples is labelled.*:feedback"):
+        append_to_train(csv_splits(), folder, "label")
+
+
+def test_the_fingerprint_follows_labels_not_new_logs(tmp_path):
+    from components.extra_data import labelled_since
+
+    folder = serve_feedback(tmp_path / "feedback", "a", [4.0, 5.0], binary_outputs(2))
+    label(folder, "a", 0, 1.0, at_ms=1_000)
+    before = fingerprint(folder)
+    serve_feedback(tmp_path / "feedback", "b", [6.0], binary_outputs(1))  # another server
+    assert fingerprint(folder) == before
+    label(folder, "b", 0, 0.0, at_ms=3_000)
+    assert fingerprint(folder) != before
+    assert labelled_since(folder) == 2 and labelled_since(folder, 1_000) == 1
+    assert labelled_since(folder, 3_000) == 0

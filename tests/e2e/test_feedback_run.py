@@ -1,7 +1,6 @@
 """Maintain the model (book 6.3.4): logged production data, labelled, joins the next run's train
 split through `dlwp run --extra-data DIR`."""
 
-import glob
 import os
 
 import numpy as np
@@ -29,20 +28,15 @@ def log_feedback(folder, n):
     return prices
 
 
-def label_feedback(source_folder, target_folder, label, values):
-    """A person's labelling: each logged example gets its label feature, in order."""
-    import tensorflow as tf
+def label_feedback(model_folder, values):
+    """A person's labelling through the index (as `POST :feedback` stores it): example i of
+    the request gets values[i]."""
+    from serving.feedback_index import FeedbackIndex, Label
 
-    values = iter(values)
-    os.makedirs(target_folder, exist_ok=True)
-    for path in sorted(glob.glob(os.path.join(source_folder, "*.tfrecord.gz"))):
-        options = tf.io.TFRecordOptions(compression_type="GZIP")
-        target = os.path.join(target_folder, os.path.basename(path))
-        with tf.io.TFRecordWriter(target, options) as writer:
-            for record in tf.data.TFRecordDataset(path, "GZIP").as_numpy_iterator():
-                example = tf.train.Example.FromString(record)
-                example.features.feature[label].float_list.value.append(float(next(values)))
-                writer.write(example.SerializeToString())
+    index = FeedbackIndex(model_folder)
+    rows = index.unlabelled(limit=len(values))
+    index.add_labels([Label(r.request_id, r.index, float(values[r.index]), 1, "api") for r in rows])
+    index.close()
 
 
 def run_in_process(capsys, *args) -> tuple[int, str]:
@@ -61,8 +55,8 @@ def test_labelled_feedback_joins_train_and_only_train(house_runs, capsys, read_s
     csv = write_houses(tmp_path / "houses.csv", learnable_rows(300, seed=0))
     logged = str(tmp_path / "feedback")
     prices = log_feedback(logged, FEEDBACK_ROWS)
-    labelled = str(tmp_path / "labelled")
-    label_feedback(os.path.join(logged, "houses"), labelled, "price", prices)
+    labelled = os.path.join(logged, "houses")  # read through its index
+    label_feedback(labelled, prices)
 
     code, err = run_in_process(
         capsys,
@@ -90,12 +84,12 @@ def test_labelled_feedback_joins_train_and_only_train(house_runs, capsys, read_s
     }
 
 
-def test_unlabelled_feedback_stops_the_run_naming_the_file(capsys, tmp_path):
+def test_unlabelled_feedback_stops_the_run_naming_the_folder(capsys, tmp_path):
     home = str(tmp_path / "home")
     csv = write_houses(tmp_path / "houses.csv", learnable_rows(100, seed=0))
     logged = str(tmp_path / "feedback")
     log_feedback(logged, 4)
-    (path,) = glob.glob(os.path.join(logged, "houses", "*.tfrecord.gz"))
+    folder = os.path.join(logged, "houses")
     code, err = run_in_process(
         capsys,
         "run",
@@ -110,7 +104,7 @@ def test_unlabelled_feedback_stops_the_run_naming_the_file(capsys, tmp_path):
         "--epochs",
         "1",
         "--extra-data",
-        logged,
+        folder,
     )
     assert code == 2
-    assert f"{path}: 4 of 4 examples have no label 'price'" in err
+    assert f"extra data {folder}: none of the 4 logged examples is labelled" in err

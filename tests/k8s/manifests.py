@@ -25,6 +25,7 @@ KUSTOMIZATIONS = {
     "gpu": REPO / "k8s" / "overlays" / "gpu",
     "tpu": REPO / "k8s" / "overlays" / "tpu",
     "monitoring": REPO / "k8s" / "overlays" / "monitoring",
+    "retrain": REPO / "k8s" / "overlays" / "retrain",
 }
 # The oldest Kubernetes the manifests are meant for (the preStop sleep handler is on by default
 # since 1.30) and the newest kubernetes-validate knows.
@@ -60,8 +61,14 @@ def object_name(obj: dict) -> str:
 
 
 def pod_templates(objects: list[dict]) -> list[tuple[dict, dict]]:
-    """(owner, pod template) for every object that creates pods."""
-    return [(obj, obj["spec"]["template"]) for obj in objects if obj["kind"] in POD_OWNERS]
+    """(owner, pod template) for every object that creates pods (a CronJob's, its Jobs')."""
+    found = [(obj, obj["spec"]["template"]) for obj in objects if obj["kind"] in POD_OWNERS]
+    found += [
+        (obj, obj["spec"]["jobTemplate"]["spec"]["template"])
+        for obj in objects
+        if obj["kind"] == "CronJob"
+    ]
+    return found
 
 
 def containers(pod_spec: dict) -> list[dict]:
@@ -131,13 +138,13 @@ _LABEL_SELECTOR = {
 }
 
 
-def _custom_resource(kind: str, spec: dict) -> dict:
+def _custom_resource(kind: str, spec: dict, api_version: str = "monitoring.coreos.com/v1") -> dict:
     return {
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": False,
         "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "apiVersion": {"const": api_version},
             "kind": {"const": kind},
             "metadata": _METADATA,
             "spec": spec,
@@ -214,6 +221,69 @@ CUSTOM_RESOURCE_SCHEMAS = {
         },
     ),
 }
+
+# AlertmanagerConfig (monitoring.coreos.com/v1alpha1, the operator's
+# monitoring.coreos.com_alertmanagerconfigs.yaml): the route (its receiver, grouping, timing and
+# matchers) and receivers with webhooks, the fields k8s/overlays/retrain uses.
+_MATCHER = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "value": {"type": "string"},
+        "matchType": {"enum": ["!=", "=", "=~", "!~"]},
+        "regex": {"type": "boolean"},
+    },
+}
+_ROUTE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "receiver": {"type": "string"},
+        "groupBy": {"type": "array", "items": {"type": "string"}},
+        "groupWait": _DURATION,
+        "groupInterval": _DURATION,
+        "repeatInterval": _DURATION,
+        "matchers": {"type": "array", "items": _MATCHER},
+        "continue": {"type": "boolean"},
+        "routes": {"type": "array"},
+        "muteTimeIntervals": {"type": "array", "items": {"type": "string"}},
+        "activeTimeIntervals": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_WEBHOOK = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "url": {"type": "string", "pattern": "^https?://"},
+        "sendResolved": {"type": "boolean"},
+        "maxAlerts": {"type": "integer", "minimum": 0},
+        "timeout": _DURATION,
+    },
+}
+_ALERTMANAGER_CONFIG = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "route": _ROUTE,
+        "receivers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "webhookConfigs": {"type": "array", "items": _WEBHOOK},
+                },
+            },
+        },
+    },
+}
+CUSTOM_RESOURCE_SCHEMAS["AlertmanagerConfig"] = _custom_resource(
+    "AlertmanagerConfig", _ALERTMANAGER_CONFIG, "monitoring.coreos.com/v1alpha1"
+)
 
 
 def validate(obj: dict, version: str) -> None:

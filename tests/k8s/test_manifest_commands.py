@@ -25,11 +25,16 @@ def test_every_dlwp_container_runs_a_command_the_cli_accepts(name):
     containers = dlwp_containers(name)
     assert {c["name"] for _, c in containers} >= {"dlwp", "gateway"}
     for where, container in containers:
+        # As `dlwp` main reads them: what follows `--` is for the `dlwp run` retrain starts.
+        argv = container["args"]
+        split = argv.index("--") if "--" in argv else len(argv)
         try:
-            args = parser.parse_args(container["args"])
+            args = parser.parse_args(argv[:split])
+            if args.command == "retrain":
+                parser.parse_args(["run", args.model, *argv[split + 1 :]])
         except SystemExit:
             pytest.fail(f"{where} {container['name']}: dlwp refuses {container['args']}")
-        if args.command == "run":
+        if args.command in ("run", "retrain"):
             assert args.home == CONTAINER_HOME, where
         if args.command == "serve":
             assert args.backend == "tfserving" and args.tfserving_address == "localhost:8500"

@@ -97,7 +97,7 @@ def test_built_objects_validate_strictly(builds, name, version):
 @pytest.mark.parametrize("kind", sorted(manifests.CUSTOM_RESOURCE_SCHEMAS))
 def test_kubernetes_validate_has_no_schema_for_the_operator_kinds(builds, kind):
     # If this fails, kubernetes-validate knows the kind now: drop our schema and use its.
-    obj = only(built(builds, "monitoring"), kind)
+    obj = only(built(builds, "retrain"), kind)  # the retrain overlay holds the monitoring one
     with pytest.raises(kubernetes_validate.SchemaNotFoundError):
         kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[-1], strict=True)
 
@@ -108,10 +108,14 @@ def test_kubernetes_validate_has_no_schema_for_the_operator_kinds(builds, kind):
         ("Deployment", ("spec", "template", "spec", "containers", 0)),
         ("ServiceMonitor", ("spec", "endpoints", 0)),
         ("PrometheusRule", ("spec", "groups", 0, "rules", 0)),
+        ("AlertmanagerConfig", ("spec", "route")),
+        ("AlertmanagerConfig", ("spec", "receivers", 0, "webhookConfigs", 0)),
     ],
 )
 def test_validation_refuses_a_misspelt_field(builds, kind, path):
-    obj = copy.deepcopy(only(built(builds, "monitoring"), kind))
+    # The retrain overlay holds every kind (two Deployments: the serving one is checked).
+    name = "dlwp-serving" if kind == "Deployment" else None
+    obj = copy.deepcopy(only(built(builds, "retrain"), kind, name))
     node = obj
     for part in path:
         node = node[part]
@@ -206,7 +210,8 @@ def restricted_problems(owner: dict, template: dict) -> list[str]:
 @pytest.mark.parametrize("name", NAMES)
 def test_pods_meet_the_restricted_profile(builds, name):
     templates = manifests.pod_templates(built(builds, name))
-    assert {owner["kind"] for owner, _ in templates} == {"Deployment", "Job"}
+    kinds = {"Deployment", "Job"} | ({"CronJob"} if name == "retrain" else set())
+    assert {owner["kind"] for owner, _ in templates} == kinds
     problems = [p for owner, template in templates for p in restricted_problems(owner, template)]
     assert not problems, "\n".join(problems)
 
@@ -306,7 +311,8 @@ def test_namespace_enforces_the_restricted_profile(builds, name):
 def test_service_accounts_mount_no_token(builds, name):
     objects = built(builds, name)
     accounts = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "ServiceAccount"}
-    assert set(accounts) == {"dlwp-serving", "dlwp-pipeline"}
+    receiver = {"dlwp-retrain-receiver"} if name == "retrain" else set()
+    assert set(accounts) == {"dlwp-serving", "dlwp-pipeline"} | receiver
     assert all(account["automountServiceAccountToken"] is False for account in accounts.values())
     for owner, template in manifests.pod_templates(objects):
         assert template["spec"]["serviceAccountName"] in accounts, object_name(owner)

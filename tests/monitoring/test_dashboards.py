@@ -58,7 +58,11 @@ def substituted(expr: str) -> str:
 
 
 def test_dashboards_exist():
-    assert [path.name for path in DASHBOARDS] == ["dlwp-drift.json", "dlwp-serving.json"]
+    assert [path.name for path in DASHBOARDS] == [
+        "dlwp-audit.json",
+        "dlwp-drift.json",
+        "dlwp-serving.json",
+    ]
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)

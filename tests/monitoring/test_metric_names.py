@@ -2,8 +2,9 @@
 the only ones the alert rules, their tests and the dashboards use.
 
 The registries are built as the server builds them: `ServingMetrics` (serving/metrics.py) and
-the request observers of `serving.server.build_observers` (the drift monitor, the feedback log),
-which register their series in the same registry that /metrics serves.
+the request observers of `serving.server.build_observers` (the drift monitor, the feedback log)
+and the live metrics of labelled feedback (serving/live_metrics.py, which every server has), all
+in the same registry that /metrics serves.
 """
 
 import pathlib
@@ -12,6 +13,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry
 
+from serving.live_metrics import LiveMetrics
 from serving.metrics import ServingMetrics
 from serving.server import build_observers
 from serving.settings import DriftSettings, ServeSettings
@@ -52,6 +54,7 @@ def registries(tmp_path_factory) -> dict[str, CollectorRegistry]:
         "serving": ServeSettings(drift=None),
         "drift": ServeSettings(drift=DriftSettings()),
         "feedback": ServeSettings(drift=None, feedback_rate=1.0, feedback_dir=feedback_dir),
+        "live": ServeSettings(drift=None),
         "server": ServeSettings(
             drift=DriftSettings(), feedback_rate=1.0, feedback_dir=feedback_dir
         ),
@@ -61,6 +64,8 @@ def registries(tmp_path_factory) -> dict[str, CollectorRegistry]:
         for part, settings in served.items():
             metrics = ServingMetrics()
             observers += build_observers(settings, metrics)
+            if part in ("live", "server"):
+                LiveMetrics(metrics.registry)
             found[part] = metrics.registry
     finally:
         for observer in observers:
@@ -85,17 +90,19 @@ def test_every_part_of_the_server_registers_series(registries):
     assert documented_names(registries["serving"])
     assert part_names(registries, "drift")
     assert part_names(registries, "feedback")
+    assert part_names(registries, "live")
 
 
 def test_the_serving_docs_metrics_table_lists_exactly_the_served_metrics(registries):
     assert metrics_table() == documented_names(registries["server"])
 
 
-def test_the_monitoring_docs_name_every_drift_and_feedback_metric_and_no_other(registries):
+def test_the_monitoring_docs_name_every_drift_feedback_and_live_metric_and_no_other(registries):
     named = set(DOCUMENTED_NAME.findall((DOCS_DIR / "monitoring.md").read_text()))
     assert named - documented_names(registries["server"]) == set()
     assert part_names(registries, "drift") - named == set()
     assert part_names(registries, "feedback") - named == set()
+    assert part_names(registries, "live") - named == set()
 
 
 def test_rules_and_dashboards_use_only_the_served_series(registries):

@@ -58,7 +58,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
     names = [rule["alert"] for rule in alert_rules()]
     firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
     quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
-    assert len(names) == 6
+    assert len(names) == 7
     assert [name for name in names if name not in firing] == []
     assert [name for name in names if name not in quiet] == []
 

@@ -1,11 +1,7 @@
 """A real Prometheus with dlwp's config and rules, scraping a static page of drift metrics."""
 
-import contextlib
-import http.server
-import threading
-
 import pytest
-from prometheus import running_prometheus
+from prometheus import metrics_page, running_prometheus
 from servers import wait_for
 
 LABELS = 'model="m",version="1",feature="f",measure="jensen_shannon"'
@@ -17,38 +13,12 @@ METRICS = (
 ).encode()
 
 
-class MetricsPage(http.server.BaseHTTPRequestHandler):
-    """Answers TF Serving's metrics path with METRICS, anything else with 404."""
-
-    def do_GET(self):
-        if self.path != "/monitoring/prometheus/metrics":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(METRICS)))
-        self.end_headers()
-        self.wfile.write(METRICS)
-
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def metrics_page():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MetricsPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def prometheus():
-    with metrics_page() as target, running_prometheus(target) as running:
+    with (
+        metrics_page(METRICS, "/monitoring/prometheus/metrics") as target,
+        running_prometheus(target) as running,
+    ):
         yield running
 
 

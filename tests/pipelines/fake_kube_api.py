@@ -30,6 +30,8 @@ class ClusterState:
     exit_code: int = 0
     job_failure: str = ""  # a Failed condition's message, set on the Job
     created: list = dataclasses.field(default_factory=list)
+    # Job name -> "Complete" or "Failed": the condition a listed Job has (none: still running).
+    finished: dict = dataclasses.field(default_factory=dict)
     requests: list = dataclasses.field(default_factory=list)
 
 
@@ -124,6 +126,24 @@ def _handler(state: ClusterState):
                 return self._send(
                     200, {"metadata": {"name": m[2]}, "status": {"conditions": conditions}}
                 )
+            if m := re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs", path):
+                wanted = dict(
+                    pair.split("=", 1)
+                    for pair in query.get("labelSelector", [""])[0].split(",")
+                    if pair
+                )
+                items = [
+                    {
+                        **job,
+                        "status": {"conditions": [{"type": state.finished[name], "status": "True"}]}
+                        if (name := job["metadata"]["name"]) in state.finished
+                        else {"active": 1},
+                    }
+                    for job in state.created
+                    if job["metadata"].get("namespace") == m[1]
+                    and wanted.items() <= job["metadata"].get("labels", {}).items()
+                ]
+                return self._send(200, {"items": items, "metadata": {}})
             if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path):
                 job = query["labelSelector"][0].removeprefix("job-name=")
                 if state.job_failure:

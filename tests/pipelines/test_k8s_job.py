@@ -10,7 +10,13 @@ import pytest
 import yaml
 from cli_runner import run_dlwp
 
-from pipelines.k8s_job import JobSettings, JobSettingsError, pipeline_job, run_args_from
+from pipelines.k8s_job import (
+    JobSettings,
+    JobSettingsError,
+    pipeline_job,
+    retrain_job,
+    run_args_from,
+)
 
 # The oldest Kubernetes the manifests of k8s/ are for, and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
@@ -170,3 +176,31 @@ def test_generated_job_has_the_pod_of_the_base_template():
         assert generated_container[key] == container[key], key
     for key in ("backoffLimit", "ttlSecondsAfterFinished", "activeDeadlineSeconds"):
         assert generated["spec"][key] == template["spec"][key], key
+
+
+def test_retrain_job_is_the_pipeline_job_with_retrain_args():
+    settings = JobSettings(dataset="houses", run_args=("--epochs", "2"))
+    retrain, run = retrain_job(settings, NOW), pipeline_job(settings, NOW)
+    validate(retrain)
+    assert retrain["metadata"]["name"] == "dlwp-retrain-houses-20261129-010203"
+    assert retrain["metadata"]["labels"]["dlwp.dev/retrain"] == "houses"
+    assert "dlwp.dev/dataset" not in retrain["metadata"]["labels"]
+    (container,) = retrain["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == [
+        "retrain",
+        "houses",
+        "--home",
+        "/var/lib/dlwp",
+        "--",
+        "--data-dir",
+        "/var/lib/dlwp/datasets",
+        "--epochs",
+        "2",
+    ]
+    for job in (retrain, run):
+        job.pop("metadata")
+        pod_labels = job["spec"]["template"]["metadata"]["labels"]
+        pod_labels.pop("dlwp.dev/retrain", None)
+        pod_labels.pop("dlwp.dev/dataset", None)
+        job["spec"]["template"]["spec"]["containers"][0].pop("args")
+    assert retrain == run

@@ -149,12 +149,14 @@ def test_every_step_that_needs_the_task_gets_the_same_contract(tmp_path, name):
     assert task.problem_type == BOOK_TASKS[name].problem_type
 
 
-def test_the_pusher_only_publishes_the_drift_reference(tmp_path):
+def test_the_pusher_only_publishes_the_drift_reference_and_the_task(tmp_path):
     components = {c.id: c for c in build(BOOK_TASKS["imdb"], tmp_path).components}
     pusher = components["Pusher"]
     assert "DriftReferenceGen" in {node.id for node in pusher.upstream_nodes}
     assert "examples" not in pusher.inputs
-    assert set(pusher.exec_properties) == {"serving_dir"}
+    assert set(pusher.exec_properties) == {"serving_dir", "task"}
+    trainer_config = json.loads(components["Trainer"].exec_properties["custom_config"])
+    assert pusher.exec_properties["task"] == trainer_config["task"]  # the same task.json
 
 
 def test_prune_flag_reaches_the_trainer(tmp_path):

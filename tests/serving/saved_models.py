@@ -6,8 +6,9 @@
 - `from_examples`: serialized tf.Examples with `x` (3 floats) -> the same outputs.
 - `regress_examples`: serialized tf.Examples with `x` -> `predictions` float32 [n] = sum(x)*version.
 - `two_inputs`: `a` float32 [n], `b` int64 [n, 2] -> `total` float32 [n], `label_bytes` string [n].
-- `slow`: `x` float32 [n, 3] and `iterations` int32 [] -> `scores` after `iterations` products
-  of 256x256 matrices (a few ms each on a CPU; the deadline and drain tests use it).
+- `slow`: `x` float32 [n, 3] and `iterations` int32 [] -> `scores` after `iterations` x
+  0.75 ms of wall time spent multiplying 256x256 matrices (2,000: 1.5 s, busy on one core,
+  however fast the CPU; the deadline and drain tests use it).
 """
 
 import os
@@ -15,6 +16,8 @@ import shutil
 
 import numpy as np
 import tensorflow as tf
+
+SLOW_SECONDS_PER_ITERATION = 0.75e-3
 
 
 class _Toy(tf.Module):
@@ -60,8 +63,12 @@ class _Toy(tf.Module):
     )
     def slow(self, x, iterations):
         matrix = tf.fill([256, 256], 1.0 / 256)
+        # Timed, not counted: a count of products took 4 times less on a faster CPU, and the
+        # tests' calls then ended before their deadlines.
+        seconds = tf.cast(iterations, tf.float64) * SLOW_SECONDS_PER_ITERATION
+        start = tf.timestamp()
         busy = tf.while_loop(
-            lambda i, m: i < iterations,
+            lambda i, m: tf.timestamp() - start < seconds,
             lambda i, m: (i + 1, tf.matmul(m, matrix)),
             [tf.constant(0), matrix],
         )[1]

@@ -30,7 +30,7 @@ class Recorder:
         self.calls: list[tuple[str, float]] = []
         self._lock = threading.Lock()
 
-    def observe(self, model, version, signature_name, inputs, outputs):
+    def observe(self, model, version, signature_name, inputs, outputs, trace=None):
         with self._lock:
             self.calls.append((signature_name, float(inputs["x"][0][0])))
 

@@ -123,7 +123,7 @@ def test_files_rotate_and_are_renamed_into_place_on_close(tmp_path):
     observe(logger, 10)
     observe(logger, 3, signature="from_examples")  # serialized examples: not raw features
     logger.close()
-    files = sorted(os.listdir(tmp_path / "houses"))
+    files = sorted(f for f in os.listdir(tmp_path / "houses") if f.startswith("feedback-"))
     assert len(files) == 3 and all(f.endswith(".tfrecord.gz") for f in files)
     assert all(f.startswith("feedback-") and f"-{os.getpid()}." in f for f in files)
     assert [e["rooms"] for e in read_feedback(str(tmp_path))] == [[float(i)] for i in range(10)]
@@ -208,3 +208,103 @@ def test_nan_is_not_a_float_left_in_the_log():
     assert to_feature(np.array(b"", object)) is None
     assert list(to_feature(np.array([0, 3, 0, 4]), padded=True).int64_list.value) == [3, 4]
     assert list(to_feature(np.array([0, 3, 0, 4])).int64_list.value) == [0, 3, 0, 4]  # pixels
+
+
+def example_bytes(rooms: float) -> bytes:
+    feature = tf.train.Feature(float_list=tf.train.FloatList(value=[rooms]))
+    return tf.train.Example(
+        features=tf.train.Features(feature={"rooms": feature})
+    ).SerializeToString()
+
+
+class _Trace:  # serving/request_ids.py's Trace: what the observer reads of it
+    def __init__(self, request_id: str, arm: str = ""):
+        self.request_id, self.arm = request_id, arm
+
+
+def test_classify_and_regress_calls_log_the_examples_as_sent(tmp_path):
+    logger = FeedbackLogger(str(tmp_path), 1.0)
+    sent = [example_bytes(2.0), example_bytes(5.0)]
+    scores = np.array([[0.9, 0.1], [0.3, 0.7]], np.float32)
+    logger.observe(
+        "houses",
+        2,
+        "from_examples",
+        {"examples": np.array(sent, object)},
+        {"scores": scores, "class_ids": np.array([0, 1])},
+        _Trace("client-id-7", "v2"),
+    )
+    logger.close()
+    logged = read_feedback(str(tmp_path))
+    assert [e["rooms"] for e in logged] == [[2.0], [5.0]]
+    assert [e["request_index"] for e in logged] == [[0], [1]]
+    assert all(e["request_id"] == [b"client-id-7"] and e["arm"] == [b"v2"] for e in logged)
+    assert [e["prediction_class_ids"] for e in logged] == [[0], [1]]
+    # Multiclass margin: top score minus the second, recounted here.
+    assert [e["margin"][0] for e in logged] == pytest.approx([0.8, 0.4], abs=1e-6)
+    assert all(e["sampling_probability"] == [1.0] for e in logged)
+
+
+def test_without_a_trace_each_call_gets_its_own_request_id(tmp_path):
+    logger = FeedbackLogger(str(tmp_path), 1.0)
+    observe(logger, 2)
+    observe(logger, 1)
+    logger.close()
+    ids = [e["request_id"][0].decode() for e in read_feedback(str(tmp_path))]
+    assert ids[0] == ids[1] != ids[2]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)  # uuid4().hex
+    assert all("margin" not in e for e in read_feedback(str(tmp_path)))  # regression: none
+
+
+def test_a_binary_margin_is_measured_from_the_versions_launch_threshold(tmp_path):
+    version_dir = tmp_path / "models" / "spam" / "4"
+    (version_dir / "assets.extra").mkdir(parents=True)
+    (version_dir / "assets.extra" / "threshold.json").write_text('{"live": 0.8}')
+    logger = FeedbackLogger(
+        str(tmp_path / "feedback"),
+        1.0,
+        version_dir=lambda model, version: str(tmp_path / "models" / model / str(version)),
+    )
+    scores = np.array([0.75, 0.9, 0.0, 0.5], np.float32)
+    inputs = {"rooms": np.arange(4, dtype=np.float32)}
+    logger.observe("spam", 4, "serving_default", inputs, {"scores": scores})
+    logger.close()
+    logged = read_feedback(str(tmp_path / "feedback"))
+    # |s - t| / max(t, 1 - t) with t = 0.8, and the class at the threshold.
+    expected = np.abs(scores.astype(np.float64) - 0.8) / 0.8
+    assert [e["margin"][0] for e in logged] == pytest.approx(expected.tolist(), abs=1e-6)
+    from serving.feedback_index import FeedbackIndex
+
+    rows = FeedbackIndex(str(tmp_path / "feedback" / "spam"), writable=False).find(
+        logged[0]["request_id"][0].decode()
+    )
+    assert [r.prediction for r in rows] == [0.0, 1.0, 0.0, 0.0]
+    assert {r.problem_type for r in rows} == {"binary"}
+
+
+def test_serve_refuses_a_hard_rate_below_the_rate(capsys):
+    from pipelines import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--feedback-rate", "0.2", "--feedback-hard-rate", "0.1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--feedback-hard-rate 0.1" in err and "--feedback-rate (0.2" in err
+
+
+def test_the_clients_request_id_names_the_logged_examples(raw_models, tmp_path):
+    from serving.feedback_index import FeedbackIndex
+
+    feedback = str(tmp_path / "feedback")
+    settings = settings_for(models_dir=raw_models, feedback_rate=1.0, feedback_dir=feedback)
+    instances = [{"words": [3], "rooms": 1.0, "color": "red"}] * 2
+    with running_server(settings) as server, server.client() as client:
+        response = client.post(
+            "/v1/models/houses:predict",
+            json={"instances": instances},
+            headers={"X-Request-Id": "order-42"},
+        )
+        assert response.status_code == 200, response.text
+    rows = FeedbackIndex(os.path.join(feedback, "houses"), writable=False).find("order-42")
+    assert [(r.index, r.version, r.arm) for r in rows] == [(0, 3, ""), (1, 3, "")]
+    assert [e["request_id"] for e in read_feedback(feedback)] == [[b"order-42"]] * 2

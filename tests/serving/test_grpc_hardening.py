@@ -406,6 +406,12 @@ class _DeadlinePassed:
     def add_callback(self, callback) -> bool:
         return False
 
+    def invocation_metadata(self):
+        return ()
+
+    def set_trailing_metadata(self, trailers):
+        self.trailers = dict(trailers)
+
     def abort(self, code, details):
         self.code, self.details = code, details
         raise _Aborted()
@@ -421,6 +427,7 @@ def test_a_call_whose_deadline_passed_before_it_started_never_runs_the_model(ser
     with pytest.raises(_Aborted):
         service.Predict(slow_request(), context)
     assert context.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "x-request-id" in context.trailers  # sent with the status, as on every inference
     assert slow_runs["started"] == 0
     labels = dict(model="toy", version="", api="predict", protocol="grpc")
     assert (

@@ -56,7 +56,7 @@ def test_every_documented_path_reaches_its_own_route(served):
 def test_path_parameters_are_read_from_the_route(served):
     _, openapi = served
     operation = openapi["paths"]["/v1/models/{model}/versions/{version}:predict"]["post"]
-    assert [p["name"] for p in operation["parameters"]] == ["model", "version"]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "path"] == ["model", "version"]
     assert operation["parameters"][1]["schema"]["type"] == "integer"
     drift = openapi["paths"]["/monitoring/drift"]["get"]
     assert [(p["name"], p["in"]) for p in drift["parameters"]] == [("model", "query")]
