@@ -3,8 +3,10 @@
 
 Decoded inline, one such body held the loop for 0.7 to 2 s (orjson and numpy, one C call
 each; the worst probe took 1.2 s). Now, on the 2-core test machine shared with other jobs, the
-probes' median is about 1 ms and the worst 5 to 20 ms with one body, 15 to 45 ms with four: the
-bound, 100 ms for every probe, leaves room for a busier machine.
+probes' median is about 1 ms and the worst 5 to 20 ms with one body, 15 to 45 ms with four. The
+bounds, 100 ms for 99 % of the probes and 500 ms for the worst, leave room for a busier machine
+(a full `make test` once had one probe of 549 at 114 ms) and still fail a loop held by a body
+(0.7 s and more, for most probes).
 """
 
 import base64
@@ -21,7 +23,8 @@ import orjson
 import pytest
 from servers import running_server, settings_for, wait_for
 
-PROBE_BOUND_S = 0.1
+PROBE_BOUND_S = 0.1  # 99 % of the probes
+WORST_BOUND_S = 0.5
 MEDIAN_BOUND_S = 0.025
 BODY_BYTES = 31_000_000  # under the default --max-body-bytes (32 MiB)
 
@@ -133,8 +136,10 @@ def _health_while_posting(server, posts: list[tuple[str, bytes]]):
 def _check(latencies: list[float]) -> None:
     assert len(latencies) >= 40, "the bodies were answered too fast to probe"
     worst, median = max(latencies), statistics.median(latencies)
-    assert median < MEDIAN_BOUND_S and worst < PROBE_BOUND_S, (
-        f"median {median * 1000:.1f} ms, worst {worst * 1000:.1f} ms over {len(latencies)}"
+    p99 = float(np.percentile(latencies, 99))
+    assert median < MEDIAN_BOUND_S and p99 < PROBE_BOUND_S and worst < WORST_BOUND_S, (
+        f"median {median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms "
+        f"over {len(latencies)}"
     )
 
 
