@@ -285,16 +285,38 @@ class IndexReader:
             ]
         return sorted(rows, key=lambda e: (e.index, e.logged_at_ms))
 
-    def latest_labels(self) -> dict[tuple[str, int], Label]:
-        """(request_id, index) -> the latest label of that example, over every file."""
+    def latest_labels(
+        self, keys: Iterable[tuple[str, int]] | None = None
+    ) -> dict[tuple[str, int], Label]:
+        """(request_id, index) -> the latest label of that example, over every file; of the
+        examples `keys` only, when given (looked up by the labels' primary key, so storing a
+        label does not read every label there is)."""
+        queries: list[tuple[str, Sequence[str]]]
+        if keys is None:
+            queries = [(f"SELECT {_LABEL_COLUMNS} FROM labels", ())]
+            wanted = None
+        else:
+            wanted = set(keys)
+            ids = sorted({request_id for request_id, _ in wanted})
+            queries = [
+                (
+                    f"SELECT {_LABEL_COLUMNS} FROM labels WHERE request_id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for chunk in (ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK))
+            ]
         latest: dict[tuple[str, int], Label] = {}
         with self._lock:
             for connection in self._connections():
-                for row in self._query(connection, f"SELECT {_LABEL_COLUMNS} FROM labels"):
-                    label = Label(*row)
-                    previous = latest.get(label.key)
-                    if previous is None or label.labelled_at_ms >= previous.labelled_at_ms:
-                        latest[label.key] = label
+                for sql, parameters in queries:
+                    for row in self._query(connection, sql, parameters):
+                        label = Label(*row)
+                        if wanted is not None and label.key not in wanted:
+                            continue
+                        previous = latest.get(label.key)
+                        if previous is None or label.labelled_at_ms >= previous.labelled_at_ms:
+                            latest[label.key] = label
         return latest
 
     def _logged_of(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], LoggedExample]:

@@ -95,7 +95,7 @@ class FeedbackIndex(IndexReader):
             connection = self._writer()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                latest = self.latest_labels()
+                latest = self.latest_labels([label.key for label in labels])
                 previous = []
                 for label in labels:
                     previous.append(latest.get(label.key))
