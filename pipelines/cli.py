@@ -161,6 +161,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             training.check_task(model, problem_type)
         schema = _read_schema_flag(args.schema) if args.schema else None
         report = _report_options(args)
+        from pipelines.settings import beam_options
+
+        beam_args = beam_options(args.beam_arg)
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
@@ -187,6 +190,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             enable_cache=not args.no_cache,
             training=training,
             report=report,
+            beam_args=beam_args,
             **extra_data,
             **({"schema_file": os.path.abspath(args.schema)} if args.schema else {}),
             **_given(args, "max_examples"),
@@ -709,6 +713,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_training_flags(run)
     run.add_argument("--tpu", help="train on this TPU (default $TPU_NAME)")
+    run.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="--NAME=VALUE",
+        help="a Beam option of every Beam step, repeatable (default: Beam's in-memory runner): "
+        "--beam-arg=--direct_running_mode=multi_processing --beam-arg=--direct_num_workers=2",
+    )
     run.add_argument(
         "--extra-data",
         metavar="DIR",

@@ -15,10 +15,10 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from components.errors import DlwpError
+from components.errors import DlwpError, SettingsError
 from pipelines.local_runner import LOCAL_BEAM_ARGS
 from pipelines.pipeline import create_pipeline
-from pipelines.settings import ReportOptions, TrainingOptions
+from pipelines.settings import ReportOptions, TrainingOptions, beam_options
 from pipelines.tasks import TaskSpec
 
 # Kubeflow Pipelines (open source) uses the accelerator type as the resource name of the limit;
@@ -198,9 +198,7 @@ def compile_pipeline(
 
 def parse_beam_args(values: Sequence[str]) -> tuple[str, ...]:
     """`--beam-arg` values as Beam options (`--name=value`), refusing anything else."""
-    for value in values:
-        if not value.startswith("--"):
-            raise CompileError(
-                f"--beam-arg {value!r} is not a Beam option: write it as --beam-arg=--name=value"
-            )
-    return tuple(values)
+    try:
+        return beam_options(values)
+    except SettingsError as error:
+        raise CompileError(str(error)) from None

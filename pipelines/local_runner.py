@@ -79,6 +79,8 @@ class RunSettings:
     extra_data_dir: str = ""  # labelled feedback appended to train (components/extra_data.py)
     schema_file: str = ""  # a curated schema instead of the inferred one (dlwp run --schema)
     report: ReportOptions = ReportOptions()
+    # Beam options of every Beam step (dlwp run --beam-arg), after LOCAL_BEAM_ARGS: they win.
+    beam_args: tuple[str, ...] = ()
 
 
 class PipelineFailedError(DlwpError):
@@ -142,7 +144,7 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         metadata_connection_config=metadata,
         max_examples=settings.max_examples,
         training=settings.training,
-        beam_pipeline_args=LOCAL_BEAM_ARGS,
+        beam_pipeline_args=(*LOCAL_BEAM_ARGS, *settings.beam_args),
         enable_cache=settings.enable_cache,
         extra_data_dir=settings.extra_data_dir,
         report=settings.report,

@@ -3,6 +3,7 @@ that the CLI checks a flag's value before it loads them (configuration flows one
 these frozen dataclasses, whose defaults are the CLI's → the functions that take them)."""
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from components.errors import SettingsError
@@ -118,3 +119,18 @@ class ReportOptions:
                 "--cases-per-day is how many cases the model will see a day (the report counts "
                 f"its errors per day from it): 1 or more, got {self.cases_per_day}"
             )
+
+
+def beam_options(values: Sequence[str]) -> tuple[str, ...]:
+    """`--beam-arg` values as Beam options (`--name=value`), for every Beam step of a run
+    (`dlwp run`) or a compiled pipeline (`dlwp compile`).
+
+    Raises:
+        SettingsError: a value is not an option, named.
+    """
+    for value in values:
+        if not value.startswith("--") or len(value) < 3:
+            raise SettingsError(
+                f"--beam-arg {value!r} is not a Beam option: write it as --beam-arg=--name=value"
+            )
+    return tuple(values)

@@ -185,3 +185,96 @@ def test_messy_csv_model_learns_from_the_date_and_serves_date_strings(messy_run)
         },
     )
     assert [c.decode() for c in outputs["classes"]][:2] == ["yes", "no"]
+
+
+def _artifact(home, model, component, kind):
+    """The newest artifact folder of `component`'s output `kind` in the home's pipeline."""
+    folder = os.path.join(home, "pipelines", model, component, kind)
+    return os.path.join(folder, max(os.listdir(folder), key=int))
+
+
+def _split_records(home, model, split):
+    folder = os.path.join(_artifact(home, model, "ExampleGen", "examples"), f"Split-{split}")
+    files = sorted(tf.io.gfile.glob(os.path.join(folder, "*.gz")))
+    # Re-serialized deterministically: a map's order in the bytes differs between processes.
+    return sorted(
+        tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+        for r in tf.data.TFRecordDataset(files, "GZIP")
+    )
+
+
+def _numeric_stats(home, model, split):
+    """feature -> (num_non_missing, mean, std_dev) of StatisticsGen's statistics of `split`."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    path = os.path.join(
+        _artifact(home, model, "StatisticsGen", "statistics"), f"Split-{split}", "FeatureStats.pb"
+    )
+    with open(path, "rb") as f:
+        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+    (dataset,) = stats.datasets
+    found = {"_examples": (dataset.num_examples, 0.0, 0.0)}
+    for feature in dataset.features:
+        if feature.HasField("num_stats"):
+            numbers = feature.num_stats
+            found[feature.path.step[0]] = (
+                numbers.common_stats.num_non_missing,
+                numbers.mean,
+                numbers.std_dev,
+            )
+    return found
+
+
+def test_beams_multi_process_runner_makes_the_same_data_graph_and_model(
+    breast_cancer_run, tmp_path
+):
+    # The path Dataflow, Flink and Spark take in part: Beam's steps run in 2 worker processes
+    # (pickled DoFns, module functions imported by path there), not in this one.
+    import tensorflow_transform as tft
+
+    csv, in_memory, code, summary = breast_cancer_run
+    model = os.path.basename(csv)[:-4]
+    multi = str(tmp_path / "home")
+    multi_code, multi_summary = _run(
+        [
+            "--csv",
+            csv,
+            "--label",
+            "diagnosis",
+            "--task",
+            "binary",
+            "--beam-arg=--direct_running_mode=multi_processing",
+            "--beam-arg=--direct_num_workers=2",
+        ],
+        multi,
+    )
+    assert (multi_code, code) == (0, 0)
+    for split in ("train", "eval", "test"):
+        records = _split_records(in_memory, model, split)
+        assert records and _split_records(multi, model, split) == records, split
+        expected = _numeric_stats(in_memory, model, split)
+        got = _numeric_stats(multi, model, split)
+        assert got.keys() == expected.keys() and len(expected) > 20, split
+        for name, (count, mean, std) in expected.items():
+            assert got[name][0] == count, (split, name)
+            assert got[name][1:] == pytest.approx((mean, std), rel=1e-9, abs=1e-12), (split, name)
+
+    raw = tf.io.parse_example(
+        _split_records(in_memory, model, "test")[:50],
+        tft.TFTransformOutput(
+            _artifact(in_memory, model, "Transform", "transform_graph")
+        ).raw_feature_spec(),
+    )
+    transformed = [
+        tft.TFTransformOutput(
+            _artifact(home, model, "Transform", "transform_graph")
+        ).transform_features_layer()(dict(raw))
+        for home in (in_memory, multi)
+    ]
+    assert transformed[0].keys() == transformed[1].keys() and transformed[0]
+    for name, value in transformed[0].items():
+        np.testing.assert_allclose(transformed[1][name].numpy(), value.numpy(), rtol=1e-6)
+
+    assert multi_summary["metric"]["test"] == pytest.approx(summary["metric"]["test"], abs=1e-6)
+    assert multi_summary["metric"]["folds"] == pytest.approx(summary["metric"]["folds"], abs=1e-6)
+    assert multi_summary["pushed_version"] == summary["pushed_version"] == 1

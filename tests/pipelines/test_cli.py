@@ -29,6 +29,17 @@ def test_unknown_dataset_is_a_usage_error(run_cli, tmp_path):
     assert "Traceback" not in err
 
 
+def test_a_beam_arg_that_is_not_an_option_stops_the_run_before_tensorflow_loads(tmp_path, capsys):
+    from pipelines import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "mnist", "--home", str(tmp_path), "--beam-arg=direct_num_workers=2"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "--beam-arg 'direct_num_workers=2' is not a Beam option" in err
+    assert "--beam-arg=--name=value" in err and not (tmp_path / "logs").exists()
+
+
 def test_csv_without_label_flag_is_a_usage_error(run_cli, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         run_cli("run", "--csv", str(tmp_path / "x.csv"))
