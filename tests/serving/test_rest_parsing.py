@@ -369,5 +369,7 @@ def test_other_threads_run_while_a_sliced_pickle_is_read():
     # interrupts reading them; a plain pickle of these is one C call of about 0.2 s.
     body = {"instances": [f"s{i}" for i in range(2_000_000)]}
     whole, (sliced, _) = pickle.dumps(body), chunked_pickle.dumps(body)
-    assert _wakeups_while(lambda: pickle.loads(whole)) <= 2
-    assert _wakeups_while(lambda: chunked_pickle.loads(sliced)) > 10
+    # Relative to the plain pickle's: on a loaded machine the sleeping thread also wakes
+    # between the reader's C calls (a full `make test` once saw 4 for the plain one).
+    plain = _wakeups_while(lambda: pickle.loads(whole))
+    assert _wakeups_while(lambda: chunked_pickle.loads(sliced)) > max(10, 3 * plain)
