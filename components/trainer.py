@@ -22,6 +22,7 @@ SavedModel's `class_ids`) and `tensorboard/<fit>/` (TensorBoard's `train/`, `val
 
 import dataclasses
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from components import history as training_history
 from components import protocols
 from components.autograph_rules import leave_libraries_unconverted
 from components.convergence import Budget
-from components.distribution import choose_distribution
+from components.distribution import Distribution, choose_distribution
 from components.errors import BadDataError
 from components.launch_threshold import (
     CHOSEN_ON_EVAL,
@@ -48,7 +49,7 @@ from components.preprocessing import vocabulary_name
 from components.pruning import kernel_sparsity, pruning_callbacks, strip_pruning
 from components.signatures import make_signatures
 from components.step_progress import report as report_line
-from components.training_backup import backup_folder
+from components.training_backup import BACKUP_INTERVAL_S, backup_folder
 from components.training_data import (
     MEMORY_BUDGET_BYTES,
     Pool,
@@ -69,6 +70,10 @@ TRAINING_FILE = "training.json"
 KERAS_MODEL_DIR = "Format-Keras"
 # Under the model run: TensorBoard's event files, a folder per fit (`search/`, `final/`, ...).
 TENSORBOARD_DIR = "tensorboard"
+# How long a worker other than the chief waits for the chief's SavedModel after its own save.
+CHIEF_SAVE_TIMEOUT_S = 600.0
+# The custom_config entries of TFX's Vertex Trainer extension (ai_platform_training_args, ...).
+LAUNCHER_KEY_PREFIX = "ai_platform_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +98,8 @@ class TrainerConfig:
 
     @classmethod
     def from_custom_config(cls, config: dict[str, Any]) -> "TrainerConfig":
-        fields = dict(config)
+        # TFX's Vertex Trainer extension passes its own entries on to every worker.
+        fields = {k: v for k, v in config.items() if not k.startswith(LAUNCHER_KEY_PREFIX)}
         fields["task"] = TaskContract.from_json(fields["task"])
         fields["hidden_units"] = tuple(fields["hidden_units"])
         if "threshold_rule" in fields:
@@ -139,14 +145,25 @@ def model_config(config: TrainerConfig, tft_output, hyperparameters: dict) -> Mo
     )
 
 
-def _phases(fn_args: Any, metric: str) -> Phases:
+def _phases(fn_args: Any, metric: str, distribution: Distribution) -> Phases:
     """Epoch lines, TensorBoard's events under the model run (TFX's Trainer convention, book
-    7.3.4: `tensorboard --logdir <model_run>`) and backups that a rerun resumes (book 7.3.2)."""
+    7.3.4: `tensorboard --logdir <model_run>`) and backups that a rerun resumes (book 7.3.2).
+
+    On a cluster every worker reports (each pod's log shows its progress) and backs up every
+    epoch: a backup saves the model, which may run collective ops, so the workers must save at
+    the same epochs, not when each one's clock says. Keras's TensorBoard callback gives the
+    other workers temporary folders itself; their backups go to `output_path`'s, and they resume
+    from the chief's.
+    """
+    several = distribution.task.workers > 1
+    backups = backup_folder(fn_args)
     return Phases(
         metric=metric,
         report=True,
         tensorboard_dir=os.path.join(fn_args.model_run_dir, TENSORBOARD_DIR),
-        backup_dir=backup_folder(fn_args),
+        backup_dir=distribution.output_path(backups),
+        backup_read_dir=backups,
+        backup_interval_s=0.0 if several else BACKUP_INTERVAL_S,
     )
 
 
@@ -190,18 +207,30 @@ def _threshold_line(threshold: dict[str, Any]) -> str:
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point (`run_fn='components.trainer.run_fn'`)."""
+    """TFX Trainer entry point (`run_fn='components.trainer.run_fn'`).
+
+    On a training cluster (`TF_CONFIG`) every worker runs it: they train in step, only the
+    chief's outputs are kept, and a worker lost mid-run fails each of them with a
+    `components.distribution.LostWorkerError` naming it.
+    """
     leave_libraries_unconverted()
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(config.seed)
     distribution = choose_distribution(config.tpu, config.mixed_precision)
+    with distribution.naming_lost_workers():
+        _train_and_save(fn_args, config, distribution)
+    if not distribution.is_chief:
+        wait_for_chief_model(fn_args.serving_model_dir, distribution)
+
+
+def _train_and_save(fn_args: Any, config: TrainerConfig, distribution: Distribution) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     hyperparameters = (fn_args.hyperparameters or {}).get("values", fn_args.hyperparameters or {})
     model_settings = model_config(config, tft_output, hyperparameters)
     batch_size = distribution.global_batch_size(config.batch_size)
     metric, _ = metric_for(config.task.problem_type)
     label = config.task.label
-    phases = _phases(fn_args, metric)
+    phases = _phases(fn_args, metric, distribution)
 
     def dataset(files, shuffle):
         return transformed_dataset(fn_args, files, tft_output, config, batch_size, shuffle)
@@ -265,7 +294,10 @@ def run_fn(fn_args) -> None:
         model = strip_pruning(model)
         pruning = {"target": config.prune_sparsity, "sparsity": kernel_sparsity(model)}
 
-    report = fn_args.model_run_dir
+    # Only the chief's outputs are kept; the other workers save in step with it, to temporary
+    # folders (components.distribution).
+    report = distribution.output_path(fn_args.model_run_dir)
+    serving_model_dir = distribution.output_path(fn_args.serving_model_dir)
     tf.io.gfile.makedirs(report)
     history = result.history
     curves = {
@@ -317,10 +349,35 @@ def run_fn(fn_args) -> None:
 
     # The Keras model alone first: make_signatures attaches the Transform layer to it.
     model_uri = os.path.dirname(fn_args.serving_model_dir)
-    model.save(keras_model_path(model_uri), include_optimizer=False)
+    model.save(distribution.output_path(keras_model_path(model_uri)), include_optimizer=False)
     signatures = make_signatures(model, tft_output, config.task, live)
-    tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
+    tf.saved_model.save(model, serving_model_dir, signatures=signatures)
     phases.drop_backups()
+    distribution.drop_worker_outputs(
+        fn_args.model_run_dir, fn_args.serving_model_dir, backup_folder(fn_args)
+    )
+
+
+def wait_for_chief_model(
+    serving_model_dir: str, distribution: Distribution, timeout_s: float = CHIEF_SAVE_TIMEOUT_S
+) -> None:
+    """Returns once the chief's SavedModel is in `serving_model_dir`.
+
+    TFX's Trainer executor fails a worker whose `run_fn` returns before that folder exists, and
+    every worker of a cluster runs it; the chief saves the same model at the same time.
+
+    Raises:
+        RuntimeError: the chief has not saved it within `timeout_s`.
+    """
+    saved_model = os.path.join(serving_model_dir, "saved_model.pb")
+    deadline = time.monotonic() + timeout_s
+    while not tf.io.gfile.exists(saved_model):
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{distribution.task.name} trained, but the chief saved no model in "
+                f"{serving_model_dir} within {timeout_s:.0f} s: see the chief's log"
+            )
+        time.sleep(1.0)
 
 
 def _mib(size_bytes: int) -> str:

@@ -109,30 +109,38 @@ def _split_arrays(states: dict[str, dict[str, Any]]) -> tuple[dict, list[np.ndar
 
 
 class PhaseBackup:
-    """The backup folder of one fit (a phase of the Trainer: the search fit, a fold, ...)."""
+    """The backup folder of one fit (a phase of the Trainer: the search fit, a fold, ...).
 
-    def __init__(self, folder: str):
+    Args:
+        folder: where backups are written.
+        read_folder: where they are read from (default: `folder`). A worker other than the
+            chief of a training cluster writes to a temporary folder and resumes from the
+            chief's backups, so that every worker resumes at the same epoch.
+    """
+
+    def __init__(self, folder: str, read_folder: str | None = None):
         self.folder = folder
+        self.read_folder = read_folder or folder
 
-    def _epoch_dir(self, epoch: int) -> str:
-        return os.path.join(self.folder, f"epoch-{epoch}")
+    def _epoch_dir(self, epoch: int, folder: str | None = None) -> str:
+        return os.path.join(folder or self.folder, f"epoch-{epoch}")
 
     def done_state(self) -> dict[str, Any] | None:
         """The states recorded when the phase finished, or None."""
-        path = os.path.join(self.folder, DONE_FILE)
+        path = os.path.join(self.read_folder, DONE_FILE)
         return _read_json(path) if tf.io.gfile.exists(path) else None
 
     def load_done_weights(self, model: Any) -> None:
         """Sets the weights the phase finished with."""
-        model.set_weights(_read_arrays(os.path.join(self.folder, DONE_WEIGHTS_FILE)))
+        model.set_weights(_read_arrays(os.path.join(self.read_folder, DONE_WEIGHTS_FILE)))
 
     def epoch_state(self) -> dict[str, Any] | None:
         """The last epoch backed up: `epoch` (0-based), `stop_training` and the callbacks'
         `states` (arrays included), or None."""
-        latest = os.path.join(self.folder, LATEST_FILE)
+        latest = os.path.join(self.read_folder, LATEST_FILE)
         if not tf.io.gfile.exists(latest):
             return None
-        epoch_dir = self._epoch_dir(int(_read_json(latest)["epoch"]))
+        epoch_dir = self._epoch_dir(int(_read_json(latest)["epoch"]), self.read_folder)
         record = _read_json(os.path.join(epoch_dir, STATE_FILE))
         arrays = _read_arrays(os.path.join(epoch_dir, ARRAYS_FILE))
         for name, span in record.pop("arrays").items():
@@ -144,7 +152,7 @@ class PhaseBackup:
     def restore_model(self, model: Any, record: dict[str, Any]) -> None:
         """Restores the weights and the optimizer of the epoch `record` names (the optimizer's
         slots when they are created, on the first step, as `BackupAndRestore` does)."""
-        prefix = os.path.join(self._epoch_dir(record["epoch"]), CHECKPOINT_PREFIX)
+        prefix = os.path.join(self._epoch_dir(record["epoch"], self.read_folder), CHECKPOINT_PREFIX)
         tf.train.Checkpoint(model=model).read(prefix).expect_partial()
 
     def save_epoch(

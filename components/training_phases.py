@@ -62,7 +62,12 @@ class Phase:
             self.title, total_epochs or (lambda: epochs), run.metric, quiet=not run.report
         )
         parts = {**parts, "epoch_log": log}
-        backup = PhaseBackup(os.path.join(run.backup_dir, self.key)) if run.backup_dir else None
+        backup = None
+        if run.backup_dir:
+            read_dir = run.backup_read_dir or run.backup_dir
+            backup = PhaseBackup(
+                os.path.join(run.backup_dir, self.key), os.path.join(read_dir, self.key)
+            )
         initial_epoch, restored, stopped = 0, None, False
         if backup is not None:
             done = backup.done_state()
@@ -116,6 +121,8 @@ class Phases:
         report: report a line per epoch (`components.step_progress`).
         tensorboard_dir: TensorBoard's folder; each phase writes under `<it>/<key>/`.
         backup_dir: the backups' folder (`training_backup.backup_folder`); None: no backups.
+        backup_read_dir: where a resumed fit reads its backup (default: `backup_dir`; a worker
+            of a cluster resumes from the chief's).
         backup_interval_s: the least time between two backups of a fit.
         epoch_s: the seconds of each epoch, by phase key, as the phases end.
         resumed_after: the epochs each resumed phase had run before a restart, by key.
@@ -125,6 +132,7 @@ class Phases:
     report: bool = False
     tensorboard_dir: str | None = None
     backup_dir: str | None = None
+    backup_read_dir: str | None = None
     backup_interval_s: float = BACKUP_INTERVAL_S
     epoch_s: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     resumed_after: dict[str, int] = dataclasses.field(default_factory=dict)

@@ -6,6 +6,7 @@
              [--tune [--tune-trials N]]
              [--prune SPARSITY] [--extra-data DIR] [--schema FILE] [--no-cache] [--json]
              [--threshold T | --target-fpr F | --target-recall R] [--cases-per-day N]
+             [--beam-arg=--name=value ...] [--workers N [--gpus-per-worker G] [--worker-image I]]
     dlwp report MODEL [--version V] [--home DIR] [--json]
     dlwp audit MODEL [--home DIR] [--feedback-dir DIR] [--reports-dir DIR] [--json]
     dlwp ab MODEL [--home DIR] [--feedback-dir DIR] [--reports-dir DIR] [--json]
@@ -16,11 +17,14 @@
                [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
                [--feedback-rate R [--feedback-hard-rate H] [--feedback-dir DIR]]
                [--reports-dir DIR] [--split MODEL=LABEL:W,LABEL:W ...]
-    dlwp compile DATASET --target kubeflow --output FILE --pipeline-root gs://... [--image I]
+    dlwp compile DATASET --target kubeflow|vertex --output FILE --pipeline-root gs://... [--image I]
                  [--beam-runner R --beam-arg=--name=value ...] [--gpus N | --tpu-topology 2x2]
+                 [--workers N [--gpus-per-worker G]] [--machine-type M --project P --region R]
     dlwp k8s run DATASET [--namespace dlwp] [--image I] [--gpus N] [--follow | --dry-run]
                  [-- dlwp run flags]
     dlwp retrain-receiver [--port 9095] [--host H] [--namespace dlwp] [--image I] [--models M1,M2]
+    dlwp train-worker --workers N --job J --service S --namespace NS -- run_executor flags
+                 (a pod of the Trainer's indexed Job; started by the Trainer)
 
 Flags that fill a settings dataclass (`ServeSettings`, `TrainingOptions`, ...) have no default
 of their own: a flag left out keeps the dataclass's default, and the dataclass refuses a bad
@@ -164,6 +168,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from pipelines.settings import beam_options
 
         beam_args = beam_options(args.beam_arg)
+        pools = _worker_pools(args, image=args.worker_image or "")
     # Everything TensorFlow, TFX and Beam print, from their import on, goes to the log.
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp run {model}: logs in {log_path}\n")
@@ -191,6 +196,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             training=training,
             report=report,
             beam_args=beam_args,
+            trainer_pools=pools,
             **extra_data,
             **({"schema_file": os.path.abspath(args.schema)} if args.schema else {}),
             **_given(args, "max_examples"),
@@ -585,11 +591,51 @@ def _training_options(args: argparse.Namespace, **options: Any) -> TrainingOptio
     )
 
 
+def _worker_pools(args: argparse.Namespace, image: str, vertex: bool = False, **vertex_fields):
+    """The Trainer's workers from --workers and --gpus-per-worker (pipelines/trainer_pools.py),
+    or None for the ordinary Trainer (a light import: a bad value is refused at once)."""
+    from pipelines.trainer_pools import WorkerPools
+
+    if args.workers == 1 and not args.gpus_per_worker and not vertex:
+        return None
+    if args.gpus_per_worker and args.workers == 1 and not vertex:
+        raise SettingsError("--gpus-per-worker needs --workers N (N > 1); one machine: --gpus")
+    namespace = os.environ.get("POD_NAMESPACE", "")
+    return WorkerPools(
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        image=image,
+        **_given(args, "gpu_type"),
+        **({"namespace": namespace} if namespace else {}),
+        **vertex_fields,
+    )
+
+
+def _add_worker_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="train on N machines in step (MultiWorkerMirroredStrategy; docs/kubernetes.md)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker", type=int, default=0, help="GPUs of each of the --workers"
+    )
+
+
+def _train_worker(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from pipelines.trainer_pools import run_worker
+
+    with _usage_error_on(parser, SettingsError):
+        run_worker(args.workers, args.job, args.service, args.namespace, args.executor_args)
+    return 0
+
+
 def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.gpus and args.tpu_topology:
         parser.error("give --gpus or --tpu-topology, not both: the Trainer runs on one of them")
-    if args.gpu_type and not args.gpus:
-        parser.error("--gpu-type needs --gpus N")
+    if args.gpu_type and not (args.gpus or args.gpus_per_worker):
+        parser.error("--gpu-type needs --gpus N or --gpus-per-worker G")
     if args.tpu_type and not args.tpu_topology:
         parser.error("--tpu-type needs --tpu-topology")
     if not args.pipeline_root:
@@ -604,6 +650,12 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         training = _training_options(args)
         training.check_task(args.dataset, _book_task(args.dataset).problem_type)
         report = _report_options(args)
+        pools = _worker_pools(
+            args,
+            image=args.trainer_image or "",
+            vertex=args.target == "vertex",
+            **_given(args, "machine_type", "project", "region"),
+        )
     with library_output_to(log_path) as terminal:
         terminal.write(f"dlwp compile {args.dataset}: logs in {log_path}\n")
         from contract.versions import write_json
@@ -622,6 +674,8 @@ def _compile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             beam_args=kubeflow.parse_beam_args(args.beam_arg),
             accelerator=accelerator,
             training=training,
+            trainer_pools=pools,
+            target=args.target,
             enable_cache=not args.no_cache,
             report=report,
             **_given(
@@ -721,6 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Beam option of every Beam step, repeatable (default: Beam's in-memory runner): "
         "--beam-arg=--direct_running_mode=multi_processing --beam-arg=--direct_num_workers=2",
     )
+    _add_worker_flags(run)
+    run.add_argument("--worker-image", help="the image of the --workers' pods (default dlwp:0.1.0)")
     run.add_argument(
         "--extra-data",
         metavar="DIR",
@@ -746,9 +802,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("dataset", help="mnist, fashion_mnist, imdb, reuters, boston_housing")
     compile_.add_argument(
         "--target",
-        choices=("kubeflow",),
+        choices=("kubeflow", "vertex"),
         default="kubeflow",
-        help="kubeflow: a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex",
+        help="a PipelineJob JSON for Kubeflow Pipelines v2 and Vertex; vertex: the Trainer runs "
+        "as a Vertex AI CustomJob (TFX's Vertex Trainer extension; needs --project, --region)",
     )
     compile_.add_argument("--output", required=True, help="the PipelineJob JSON (path or gs://)")
     compile_.add_argument("--image", help="the dlwp image every step runs")
@@ -779,6 +836,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--tpu-topology", help="a TPU slice for the Trainer, e.g. 2x2")
     compile_.add_argument("--tpu-type", help="TPU type (default TPU_V5_LITEPOD)")
+    _add_worker_flags(compile_)
+    compile_.add_argument("--machine-type", help="Vertex: each worker's machine (n1-standard-8)")
+    compile_.add_argument("--project", help="Vertex: the project of the Trainer's CustomJob")
+    compile_.add_argument("--region", help="Vertex: the region of the Trainer's CustomJob")
     compile_.add_argument("--home", help="the log goes to <home>/logs (default $DLWP_HOME)")
     _add_training_flags(compile_)
     compile_.set_defaults(func=_compile)
@@ -799,6 +860,17 @@ def build_parser() -> argparse.ArgumentParser:
     k8s_run.add_argument("--dry-run", action="store_true", help="print the Job as YAML only")
     # run_args: what follows `--`, flags of the Job's `dlwp run` (main splits them off).
     k8s_run.set_defaults(func=_k8s_run, run_args=[])
+
+    worker = commands.add_parser(
+        "train-worker",
+        help="one of the Trainer's --workers pods (started by the Trainer, not by hand)",
+    )
+    worker.add_argument("--workers", type=int, required=True)
+    worker.add_argument("--job", required=True, help="the indexed Job of the workers")
+    worker.add_argument("--service", required=True, help="its headless Service")
+    worker.add_argument("--namespace", required=True)
+    worker.add_argument("executor_args", nargs=argparse.REMAINDER, help="-- run_executor flags")
+    worker.set_defaults(func=_train_worker)
 
     receiver = commands.add_parser(
         "retrain-receiver",

@@ -190,3 +190,63 @@ def follow_job(api: KubernetesApi, job: dict[str, Any], out: TextIO) -> int:
         if pod.status.phase in ("Succeeded", "Failed"):
             return 0 if pod.status.phase == "Succeeded" else 1
         time.sleep(POLL_S)
+
+
+def create_service(api: KubernetesApi, service: dict[str, Any]) -> None:
+    """Creates the Service; a refusal becomes a ClusterError."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        api.core.create_namespaced_service(service["metadata"]["namespace"], service)
+    except ApiException as error:
+        raise _api_error(f"creating service {service['metadata']['name']}", error) from None
+
+
+def delete_service(api: KubernetesApi, namespace: str, name: str) -> None:
+    """Deletes the Service, if it is still there."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        api.core.delete_namespaced_service(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise _api_error(f"deleting service {name}", error) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutcome:
+    """How a Job ended: `failed` pods as (name, completion index or None, exit code or None)."""
+
+    succeeded: bool
+    message: str
+    failed: tuple[tuple[str, int | None, int | None], ...] = ()
+
+
+def wait_for_job(api: KubernetesApi, namespace: str, name: str) -> JobOutcome:
+    """Waits until the Job has a Complete or Failed condition; on failure, names its failed pods
+    (an indexed Job's by completion index) and their exit codes."""
+    from kubernetes.client.rest import ApiException
+
+    while True:
+        try:
+            job = api.batch.read_namespaced_job_status(name, namespace)
+        except ApiException as error:
+            raise _api_error(f"reading job {name}", error) from None
+        for condition in (job.status.conditions if job.status else None) or []:
+            if condition.status != "True" or condition.type not in ("Complete", "Failed"):
+                continue
+            if condition.type == "Complete":
+                return JobOutcome(True, condition.message or "")
+            pods = api.core.list_namespaced_pod(namespace, label_selector=f"job-name={name}")
+            failed = tuple(
+                (pod.metadata.name, _completion_index(pod), _exit_code(pod))
+                for pod in pods.items
+                if pod.status.phase == "Failed"
+            )
+            return JobOutcome(False, f"{condition.reason}: {condition.message}", failed)
+        time.sleep(POLL_S)
+
+
+def _completion_index(pod) -> int | None:
+    index = (pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index")
+    return int(index) if index is not None and index.isdigit() else None

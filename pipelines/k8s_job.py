@@ -95,7 +95,7 @@ def pipeline_job(settings: JobSettings, now: datetime.datetime | None = None) ->
         *settings.run_args,
     ]
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return _job(
+    return job_manifest(
         settings,
         job_name(settings.dataset, now),
         {DATASET_LABEL: label_value(settings.dataset)},
@@ -124,10 +124,10 @@ def retrain_job(settings: JobSettings, now: datetime.datetime | None = None) -> 
     ]
     now = now or datetime.datetime.now(datetime.timezone.utc)
     name = job_name(settings.dataset, now, kind="retrain")
-    return _job(settings, name, {RETRAIN_LABEL: label_value(settings.dataset)}, args)
+    return job_manifest(settings, name, {RETRAIN_LABEL: label_value(settings.dataset)}, args)
 
 
-def _job(
+def job_manifest(
     settings: JobSettings, name: str, extra_labels: dict[str, str], args: list[str]
 ) -> dict[str, Any]:
     _check(settings)

@@ -20,6 +20,7 @@ from pipelines.local_runner import LOCAL_BEAM_ARGS
 from pipelines.pipeline import create_pipeline
 from pipelines.settings import ReportOptions, TrainingOptions, beam_options
 from pipelines.tasks import TaskSpec
+from pipelines.trainer_pools import KUBERNETES, VERTEX, WorkerPools, trainer_launch
 
 # Kubeflow Pipelines (open source) uses the accelerator type as the resource name of the limit;
 # Vertex AI wants its machine-spec names (NVIDIA_TESLA_T4, TPU_V5_LITEPOD, ...).
@@ -43,6 +44,9 @@ HARNESS_OPTIONS = {
 }
 # In the step's own container, Beam runs as the local runner runs it.
 IN_CONTAINER_BEAM_ARGS = LOCAL_BEAM_ARGS
+
+
+KUBEFLOW, VERTEX_TARGET = "kubeflow", "vertex"
 
 
 class CompileError(DlwpError):
@@ -72,6 +76,10 @@ class ClusterSettings:
     beam_args: tuple[str, ...] = ()
     beam_image: str = ""  # the SDK harness image of a distributed Beam runner
     accelerator: Accelerator | None = None
+    # The Trainer on N workers (pipelines/trainer_pools.py): on Vertex AI through TFX's Vertex
+    # Trainer extension, on Kubeflow through an indexed Job of the Trainer's own step.
+    trainer_pools: WorkerPools | None = None
+    target: str = KUBEFLOW
     max_examples: int = 0
     training: TrainingOptions = TrainingOptions()
     enable_cache: bool = True
@@ -149,6 +157,19 @@ def build_cluster_pipeline(task: TaskSpec, settings: ClusterSettings):
     if settings.accelerator and settings.accelerator.type.upper().startswith("TPU"):
         # On a TPU VM the TPU is the local one; TPUClusterResolver(tpu="local") finds it.
         training = dataclasses.replace(training, tpu=training.tpu or "local")
+    launch = None
+    pools = settings.trainer_pools
+    if pools is not None and (pools.workers > 1 or settings.target == VERTEX_TARGET):
+        if settings.accelerator:
+            raise CompileError(
+                "--workers gives each worker its accelerators: use --gpus-per-worker G, "
+                "not --gpus or --tpu-topology"
+            )
+        platform = VERTEX if settings.target == VERTEX_TARGET else KUBERNETES
+        try:
+            launch = trainer_launch(pools, platform, settings.trainer_image or settings.image)
+        except SettingsError as error:
+            raise CompileError(str(error)) from None
     pipeline = create_pipeline(
         task,
         pipeline_root=settings.pipeline_root,
@@ -162,6 +183,7 @@ def build_cluster_pipeline(task: TaskSpec, settings: ClusterSettings):
         beam_pipeline_args=beam_pipeline_args(settings),
         enable_cache=settings.enable_cache,
         report=settings.report,
+        trainer_launch=launch,
     )
     if settings.accelerator:
         for component in pipeline.components:

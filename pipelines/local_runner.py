@@ -20,11 +20,13 @@ from components.errors import DlwpError
 from components.schema_curation import content_addressed_copy
 from contract.versions import write_json
 from pipelines import run_record
+from pipelines.k8s_job import DEFAULT_IMAGE
 from pipelines.pipeline import create_pipeline
 from pipelines.progress import ComponentProgress
 from pipelines.settings import ReportOptions, TrainingOptions
 from pipelines.summary import build_summary, model_run_dir
 from pipelines.tasks import TaskSpec
+from pipelines.trainer_pools import KUBERNETES, WorkerPools, trainer_launch
 
 # The DirectRunner in one process: the local path needs no cluster; two cores gain little
 # from worker processes and pay their start-up.
@@ -81,6 +83,8 @@ class RunSettings:
     report: ReportOptions = ReportOptions()
     # Beam options of every Beam step (dlwp run --beam-arg), after LOCAL_BEAM_ARGS: they win.
     beam_args: tuple[str, ...] = ()
+    # The Trainer on N worker pods (dlwp run --workers N, in a cluster: pipelines/k8s_trainer.py).
+    trainer_pools: WorkerPools | None = None
 
 
 class PipelineFailedError(DlwpError):
@@ -148,6 +152,9 @@ def run(task: TaskSpec, settings: RunSettings, terminal: TextIO, log_path: str) 
         enable_cache=settings.enable_cache,
         extra_data_dir=settings.extra_data_dir,
         report=settings.report,
+        trainer_launch=trainer_launch(settings.trainer_pools, KUBERNETES, DEFAULT_IMAGE)
+        if settings.trainer_pools
+        else None,
         # A copy named by its content: an edited schema is a new input, not a cache hit.
         schema_file=content_addressed_copy(
             settings.schema_file, os.path.join(paths.pipeline_root, "curated_schemas")

@@ -10,6 +10,7 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
@@ -35,6 +36,7 @@ from components.simple_models import SimpleModels
 from components.trainer import TrainerConfig
 from pipelines.settings import ReportOptions, TrainingOptions
 from pipelines.tasks import TaskSpec
+from pipelines.trainer_pools import TrainerLaunch
 
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
@@ -79,6 +81,7 @@ def create_pipeline(
     extra_data_dir: str = "",
     schema_file: str = "",
     report: ReportOptions = ReportOptions(),
+    trainer_launch: TrainerLaunch | None = None,
 ) -> Pipeline:
     """Builds the pipeline of `task`.
 
@@ -99,6 +102,8 @@ def create_pipeline(
         schema_file: a curated schema (`schema.pbtxt`, text format) to use instead of the one
             SchemaGen infers from train.
         report: what the report is told of the model's use (cases a day).
+        trainer_launch: the Trainer's workers on a cluster (`pipelines.trainer_pools`); None:
+            it trains in its own process.
     """
     # What the steps need of the task, in the one form they all take (contract/task.py).
     task_json = task.contract().to_json()
@@ -183,6 +188,12 @@ def create_pipeline(
 
     # Choose a protocol (6.2.2), scale up until it overfits (6.2.4): the book's model, hold-out
     # or K-fold, early stopping on the validation loss, curves kept for the report.
+    # On N workers, TFX's Trainer executor runs on each of them (pipelines/trainer_pools.py).
+    launch = (
+        {"custom_executor_spec": executor_spec.ExecutorClassSpec(trainer_launch.executor_class)}
+        if trainer_launch
+        else {}
+    )
     trainer = Trainer(
         run_fn="components.trainer.run_fn",
         examples=example_gen.outputs["examples"],
@@ -191,7 +202,11 @@ def create_pipeline(
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(splits=[TRAIN_SPLIT]),
         eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
-        custom_config=trainer_config(task, training),
+        custom_config={
+            **trainer_config(task, training),
+            **(trainer_launch.custom_config if trainer_launch else {}),
+        },
+        **launch,
     )
 
     # Beat a baseline (6.2.3): the common-sense baseline, from train, scored on test.

@@ -1,6 +1,8 @@
 """Strategy choice (components/distribution.py) from the devices TensorFlow lists: the default
 strategy on the CPU or on one GPU, MirroredStrategy over several, mixed precision only on GPU."""
 
+import json
+
 import pytest
 import tensorflow as tf
 
@@ -92,3 +94,71 @@ def test_several_gpus_mirror_the_model_and_grow_the_global_batch(listed_gpus, mo
     assert isinstance(distribution.strategy, TwoReplicas)
     assert distribution.devices == ("/device:GPU:0", "/device:GPU:1")
     assert distribution.global_batch_size(128) == 256
+
+
+def test_tf_config_of_several_workers_names_this_task_and_its_chief():
+    from components.distribution import cluster_task
+
+    spec = {"chief": ["a:1"], "worker": ["b:1", "c:1"], "ps": ["d:1"]}
+    chief = cluster_task(json.dumps({"cluster": spec, "task": {"type": "chief", "index": 0}}))
+    first = cluster_task(json.dumps({"cluster": spec, "task": {"type": "worker", "index": 0}}))
+    assert (chief.workers, chief.is_chief, first.workers) == (3, True, 3)
+    assert not first.is_chief  # a cluster with a chief keeps the chief's outputs only
+    only_workers = {"cluster": {"worker": ["b:1", "c:1"]}, "task": {"type": "worker", "index": 0}}
+    assert cluster_task(json.dumps(only_workers)).is_chief
+    assert cluster_task("") == cluster_task(json.dumps({"cluster": {"worker": ["b:1"]}}))
+    assert cluster_task("").workers == 1 and cluster_task("").is_chief
+
+
+@pytest.mark.parametrize(
+    "tf_config, problem",
+    [
+        ("{not json", "not a cluster spec"),
+        (
+            '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+            "not a",
+        ),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "ps", "index": 0}}', "not a"),
+    ],
+)
+def test_a_tf_config_that_names_no_training_task_is_refused(tf_config, problem):
+    from components.distribution import cluster_task
+
+    with pytest.raises(ValueError, match=problem):
+        cluster_task(tf_config)
+
+
+def test_only_the_chief_writes_where_tfx_looks(tmp_path):
+    from components.distribution import ClusterTask, Distribution
+
+    def distribution(task):
+        return Distribution(tf.distribute.get_strategy(), "x", (), False, task)
+
+    path = str(tmp_path / "model" / "3" / "Format-Serving")
+    chief = distribution(ClusterTask(workers=2, type="worker", index=0))
+    other = distribution(ClusterTask(workers=2, type="worker", index=1))
+    assert chief.output_path(path) == path
+    assert other.output_path(path) == str(
+        tmp_path / "model" / "3" / "workertemp_1" / "Format-Serving"
+    )
+    tf.io.gfile.makedirs(other.output_path(path))
+    tf.io.gfile.makedirs(path)
+    other.drop_worker_outputs(path)
+    chief.drop_worker_outputs(path)
+    assert not (tmp_path / "model" / "3" / "workertemp_1").exists()
+    assert (tmp_path / "model" / "3" / "Format-Serving").is_dir()
+
+
+def test_a_lost_worker_is_named_in_the_error():
+    from components.distribution import ClusterTask, lost_worker_message
+
+    # What TensorFlow 2.16 raised on the chief when its worker was SIGKILLed mid-fit.
+    error = (
+        "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
+        "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: Error reported from "
+        "/job:worker/task:1: Task /job:worker/replica:0/task:1 heartbeat timeout. This indicates "
+        "that the remote task has failed, got preempted, or crashed unexpectedly."
+    )
+    message = lost_worker_message(error, ClusterTask(workers=2, type="worker", index=0))
+    assert message.startswith("training stopped on /job:worker/task:0: /job:worker/task:1 of")
+    assert "heartbeat timeout" in message and "rerun the Trainer" in message

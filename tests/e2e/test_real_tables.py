@@ -225,35 +225,16 @@ def _numeric_stats(home, model, split):
     return found
 
 
-def test_beams_multi_process_runner_makes_the_same_data_graph_and_model(
-    breast_cancer_run, tmp_path
-):
-    # The path Dataflow, Flink and Spark take in part: Beam's steps run in 2 worker processes
-    # (pickled DoFns, module functions imported by path there), not in this one.
+def _assert_same_as_in_memory(in_memory, summary, other, other_summary, model):
+    """The examples of every split, the statistics, the transform graph's outputs and the
+    pushed model's metric of the run in `other` equal those of the in-memory run."""
     import tensorflow_transform as tft
 
-    csv, in_memory, code, summary = breast_cancer_run
-    model = os.path.basename(csv)[:-4]
-    multi = str(tmp_path / "home")
-    multi_code, multi_summary = _run(
-        [
-            "--csv",
-            csv,
-            "--label",
-            "diagnosis",
-            "--task",
-            "binary",
-            "--beam-arg=--direct_running_mode=multi_processing",
-            "--beam-arg=--direct_num_workers=2",
-        ],
-        multi,
-    )
-    assert (multi_code, code) == (0, 0)
     for split in ("train", "eval", "test"):
         records = _split_records(in_memory, model, split)
-        assert records and _split_records(multi, model, split) == records, split
+        assert records and _split_records(other, model, split) == records, split
         expected = _numeric_stats(in_memory, model, split)
-        got = _numeric_stats(multi, model, split)
+        got = _numeric_stats(other, model, split)
         assert got.keys() == expected.keys() and len(expected) > 20, split
         for name, (count, mean, std) in expected.items():
             assert got[name][0] == count, (split, name)
@@ -269,12 +250,59 @@ def test_beams_multi_process_runner_makes_the_same_data_graph_and_model(
         tft.TFTransformOutput(
             _artifact(home, model, "Transform", "transform_graph")
         ).transform_features_layer()(dict(raw))
-        for home in (in_memory, multi)
+        for home in (in_memory, other)
     ]
     assert transformed[0].keys() == transformed[1].keys() and transformed[0]
     for name, value in transformed[0].items():
         np.testing.assert_allclose(transformed[1][name].numpy(), value.numpy(), rtol=1e-6)
 
-    assert multi_summary["metric"]["test"] == pytest.approx(summary["metric"]["test"], abs=1e-6)
-    assert multi_summary["metric"]["folds"] == pytest.approx(summary["metric"]["folds"], abs=1e-6)
-    assert multi_summary["pushed_version"] == summary["pushed_version"] == 1
+    assert other_summary["metric"]["test"] == pytest.approx(summary["metric"]["test"], abs=1e-6)
+    assert other_summary["metric"]["folds"] == pytest.approx(summary["metric"]["folds"], abs=1e-6)
+    assert other_summary["pushed_version"] == summary["pushed_version"] == 1
+
+
+def _csv_run_args(csv, beam_args):
+    return [
+        "--csv",
+        csv,
+        "--label",
+        "diagnosis",
+        "--task",
+        "binary",
+        *(f"--beam-arg={arg}" for arg in beam_args),
+    ]
+
+
+def test_beams_multi_process_runner_makes_the_same_data_graph_and_model(
+    breast_cancer_run, tmp_path
+):
+    # The path Dataflow, Flink and Spark take in part: Beam's steps run in 2 worker processes
+    # (pickled DoFns, module functions imported by path there), not in this one.
+    csv, in_memory, code, summary = breast_cancer_run
+    multi = str(tmp_path / "home")
+    beam_args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    multi_code, multi_summary = _run(_csv_run_args(csv, beam_args), multi)
+    assert (multi_code, code) == (0, 0)
+    _assert_same_as_in_memory(in_memory, summary, multi, multi_summary, os.path.basename(csv)[:-4])
+
+
+def test_beams_portable_runner_with_separate_sdk_workers_makes_the_same_data_graph_and_model(
+    breast_cancer_run, tmp_path
+):
+    # The path Flink, Spark and Dataflow take: each Beam step is a job submitted over the Fn
+    # API to a job server (a process of its own), whose stages run in SDK worker processes
+    # started by an external worker pool (a third process).
+    from benchmarks.beam_services import jobs_run, portable_beam, workers_started
+
+    csv, in_memory, code, summary = breast_cancer_run
+    portable = str(tmp_path / "home")
+    services = str(tmp_path / "beam")
+    with portable_beam(services) as beam_args:
+        portable_code, portable_summary = _run(_csv_run_args(csv, beam_args), portable)
+    assert (portable_code, code) == (0, 0)
+    # The Beam steps, StatisticsGen, Transform and Evaluator: a job each on the job server.
+    assert jobs_run(services) >= 3
+    assert workers_started(services) >= 1
+    _assert_same_as_in_memory(
+        in_memory, summary, portable, portable_summary, os.path.basename(csv)[:-4]
+    )

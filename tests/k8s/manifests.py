@@ -26,6 +26,7 @@ KUSTOMIZATIONS = {
     "tpu": REPO / "k8s" / "overlays" / "tpu",
     "monitoring": REPO / "k8s" / "overlays" / "monitoring",
     "retrain": REPO / "k8s" / "overlays" / "retrain",
+    "multi-worker": REPO / "k8s" / "overlays" / "multi-worker",
 }
 # The oldest Kubernetes the manifests are meant for (the preStop sleep handler is on by default
 # since 1.30) and the newest kubernetes-validate knows.

@@ -311,8 +311,8 @@ def test_namespace_enforces_the_restricted_profile(builds, name):
 def test_service_accounts_mount_no_token(builds, name):
     objects = built(builds, name)
     accounts = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "ServiceAccount"}
-    receiver = {"dlwp-retrain-receiver"} if name == "retrain" else set()
-    assert set(accounts) == {"dlwp-serving", "dlwp-pipeline"} | receiver
+    own = {"retrain": {"dlwp-retrain-receiver"}, "multi-worker": {"dlwp-trainer-launcher"}}
+    assert set(accounts) == {"dlwp-serving", "dlwp-pipeline"} | own.get(name, set())
     assert all(account["automountServiceAccountToken"] is False for account in accounts.values())
     for owner, template in manifests.pod_templates(objects):
         assert template["spec"]["serviceAccountName"] in accounts, object_name(owner)
@@ -414,9 +414,13 @@ def test_pipeline_job_follows_the_contract(builds, name):
         spec["ttlSecondsAfterFinished"],
         spec["activeDeadlineSeconds"],
     ) == (0, 86400, 21600)
-    assert (pod["restartPolicy"], pod["serviceAccountName"]) == ("Never", "dlwp-pipeline")
+    account = "dlwp-trainer-launcher" if name == "multi-worker" else "dlwp-pipeline"
+    assert (pod["restartPolicy"], pod["serviceAccountName"]) == ("Never", account)
     dlwp = container(pod, "dlwp")
-    extra = ["--tpu", "local"] if name == "tpu" else []
+    extra = {
+        "tpu": ["--tpu", "local"],
+        "multi-worker": ["--workers", "2", "--worker-image", "dlwp:0.1.0"],
+    }.get(name, [])
     assert dlwp["args"] == PIPELINE_ARGS + extra
     assert {k: v for k, v in dlwp["resources"]["requests"].items() if k in ("cpu", "memory")} == {
         "cpu": "2",
@@ -428,7 +432,13 @@ def test_pipeline_job_follows_the_contract(builds, name):
     }
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in dlwp["volumeMounts"]}
-    assert mounts == {"home": "/var/lib/dlwp", "tmp": "/tmp", "user-home": "/home/dlwp"}
+    token = {"kube-api-access": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    assert mounts == {
+        "home": "/var/lib/dlwp",
+        "tmp": "/tmp",
+        "user-home": "/home/dlwp",
+        **(token if name == "multi-worker" else {}),
+    }
     assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "dlwp-home"
     assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["user-home"]
     assert only(built(builds, name), "PersistentVolumeClaim", "dlwp-home")["spec"][

@@ -33,6 +33,26 @@ class ClusterState:
     # Job name -> "Complete" or "Failed": the condition a listed Job has (none: still running).
     finished: dict = dataclasses.field(default_factory=dict)
     requests: list = dataclasses.field(default_factory=list)
+    services: dict = dataclasses.field(default_factory=dict)  # name -> the created Service
+    # An indexed Job's pods, listed once it is finished: (completion index, exit code) each.
+    indexed_pods: tuple = ()
+
+
+def _ended(exit_code: int) -> dict:
+    """A pod's status once its container exited with `exit_code`."""
+    return {
+        "phase": "Succeeded" if exit_code == 0 else "Failed",
+        "containerStatuses": [
+            {
+                "name": "dlwp",
+                "image": "x",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": exit_code}},
+            }
+        ],
+    }
 
 
 def _pod(state: ClusterState, job_name: str, final: bool) -> dict:
@@ -50,24 +70,25 @@ def _pod(state: ClusterState, job_name: str, final: bool) -> dict:
             }
         ]
     if final:
-        phase = "Succeeded" if state.exit_code == 0 else "Failed"
-        status = {
-            "phase": phase,
-            "containerStatuses": [
-                {
-                    "name": "dlwp",
-                    "image": "x",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"terminated": {"exitCode": state.exit_code}},
-                }
-            ],
-        }
+        status = _ended(state.exit_code)
     return {
         "metadata": {"name": f"{job_name}-abcde", "labels": {"job-name": job_name}},
         "status": status,
     }
+
+
+def _indexed_pods(state: ClusterState, job_name: str) -> list[dict]:
+    return [
+        {
+            "metadata": {
+                "name": f"{job_name}-{index}-x{index}",
+                "labels": {"job-name": job_name},
+                "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+            },
+            "status": _ended(code),
+        }
+        for index, code in state.indexed_pods
+    ]
 
 
 def _handler(state: ClusterState):
@@ -123,6 +144,18 @@ def _handler(state: ClusterState):
                     if state.job_failure
                     else []
                 )
+                if m[2] in state.finished:
+                    failed = state.finished[m[2]] == "Failed"
+                    conditions = [
+                        {
+                            "type": state.finished[m[2]],
+                            "status": "True",
+                            "reason": "BackoffLimitExceeded" if failed else "",
+                            "message": "Job has reached the specified backoff limit"
+                            if failed
+                            else "",
+                        }
+                    ]
                 return self._send(
                     200, {"metadata": {"name": m[2]}, "status": {"conditions": conditions}}
                 )
@@ -146,6 +179,8 @@ def _handler(state: ClusterState):
                 return self._send(200, {"items": items, "metadata": {}})
             if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", path):
                 job = query["labelSelector"][0].removeprefix("job-name=")
+                if state.indexed_pods:
+                    return self._send(200, {"items": _indexed_pods(state, job), "metadata": {}})
                 if state.job_failure:
                     return self._send(200, {"items": [], "metadata": {}})
                 return self._send(200, {"items": [_pod(state, job, False)], "metadata": {}})
@@ -173,6 +208,18 @@ def _handler(state: ClusterState):
                     )
                 state.created.append(job)
                 return self._send(201, job)
+            if re.fullmatch(r"/api/v1/namespaces/([^/]+)/services", self.path):
+                service = json.loads(body)
+                state.services[service["metadata"]["name"]] = service
+                return self._send(201, service)
+            return self._not_found("path", self.path)
+
+        def do_DELETE(self):  # noqa: N802
+            state.requests.append(("DELETE", self.path))
+            if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/services/([^/]+)", self.path):
+                if state.services.pop(m[2], None) is None:
+                    return self._not_found("services", m[2])
+                return self._send(200, {"kind": "Status", "status": "Success"})
             return self._not_found("path", self.path)
 
     return Handler

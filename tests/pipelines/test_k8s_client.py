@@ -4,23 +4,7 @@ The API server is a mock (tests/pipelines/fake_kube_api.py): no cluster can run 
 real: the kubeconfig loading, the client's requests and its errors, and dlwp's handling of them.
 """
 
-import pytest
 from cli_runner import run_dlwp
-from fake_kube_api import ClusterState, fake_cluster
-
-from pipelines import k8s_client
-
-
-@pytest.fixture
-def cluster(tmp_path, monkeypatch):
-    """A fresh fake cluster per test, reached through $KUBECONFIG."""
-    kubeconfig = tmp_path / "kubeconfig"
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(k8s_client, "POLL_S", 0.01)
-    state = ClusterState()
-    with fake_cluster(state, str(kubeconfig)):
-        yield state
 
 
 def k8s_run(*flags: str) -> tuple[int, str, str]:
