@@ -28,13 +28,19 @@ class KubernetesApi:
     batch: Any
 
 
-def connect(context: str | None = None, kubeconfig: str | None = None) -> KubernetesApi:
+DRY_RUN_REMEDY = "set KUBECONFIG or run inside the cluster, or print the Job with --dry-run"
+
+
+def connect(
+    context: str | None = None, kubeconfig: str | None = None, remedy: str = DRY_RUN_REMEDY
+) -> KubernetesApi:
     """The in-cluster service account when running in a pod, else the kubeconfig's context.
 
     Args:
         context: a kubeconfig context; None for the current one.
         kubeconfig: the kubeconfig file(s), as $KUBECONFIG spells them; None for ~/.kube/config.
             (The client reads $KUBECONFIG once, at import, so the caller passes it.)
+        remedy: what the error says to do when there is no cluster to talk to.
     """
     from kubernetes import client, config
 
@@ -44,10 +50,7 @@ def connect(context: str | None = None, kubeconfig: str | None = None) -> Kubern
         try:
             config.load_kube_config(config_file=kubeconfig, context=context)
         except (config.ConfigException, OSError) as error:
-            raise ClusterError(
-                f"no Kubernetes cluster configured ({error}); set KUBECONFIG or run inside the "
-                "cluster, or print the Job with --dry-run"
-            ) from None
+            raise ClusterError(f"no Kubernetes cluster configured ({error}); {remedy}") from None
     return KubernetesApi(client.CoreV1Api(), client.BatchV1Api())
 
 

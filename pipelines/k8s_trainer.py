@@ -32,6 +32,13 @@ from pipelines.trainer_pools import (
     worker_service,
 )
 
+# What to do when `dlwp run --workers N` finds no cluster to start its workers in.
+NO_CLUSTER_REMEDY = (
+    "the Trainer's --workers are pods of an indexed Job: run the pipeline inside the cluster "
+    "(kubectl apply -k k8s/overlays/multi-worker, or dlwp k8s run DATASET -- --workers N), or "
+    "leave out --workers to train in this process"
+)
+
 
 def worker_job_name(now: datetime.datetime | None = None) -> str:
     """`dlwp-train-<UTC time>-<4 hex>`: a DNS label, also the pods' subdomain."""
@@ -68,7 +75,7 @@ class Executor(base_executor.BaseExecutor):
         properties = {**exec_properties, key: json_utils.dumps(config)}
         name = worker_job_name()
         job = worker_job(pools, name, executor_args(input_dict, output_dict, properties))
-        api = k8s_client.connect(kubeconfig=os.environ.get("KUBECONFIG"))
+        api = k8s_client.connect(kubeconfig=os.environ.get("KUBECONFIG"), remedy=NO_CLUSTER_REMEDY)
         k8s_client.create_service(api, worker_service(pools, name))
         try:
             k8s_client.create_job(api, job)

@@ -221,3 +221,17 @@ def test_a_failed_worker_fails_the_trainer_naming_it(cluster, tmp_path, monkeypa
     assert "worker 1" not in message
     assert "backoff limit" in message and "kubectl logs dlwp-train-f-0-x0" in message
     assert cluster.services == {}
+
+
+def test_workers_without_a_cluster_say_where_to_run_them(tmp_path, monkeypatch):
+    from pipelines.k8s_client import ClusterError
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    inputs, outputs, properties = _trainer_artifacts(tmp_path)
+    with pytest.raises(ClusterError) as raised:
+        k8s_trainer.Executor().Do(inputs, outputs, properties)
+    message = str(raised.value)
+    assert message.startswith("no Kubernetes cluster configured")
+    assert "k8s/overlays/multi-worker" in message and "leave out --workers" in message
+    assert "--dry-run" not in message
