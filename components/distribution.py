@@ -178,6 +178,10 @@ def cluster_task(tf_config: str | None = None) -> ClusterTask:
     return ClusterTask(workers=workers, type=kind, index=index, has_chief="chief" in cluster)
 
 
+def _listed(device_type: str) -> tuple[str, ...]:
+    return tuple(device.name for device in tf.config.list_logical_devices(device_type))
+
+
 def choose_distribution(tpu: str = "", mixed_precision: bool = False) -> Distribution:
     """Picks multi-worker, TPU, multi-GPU or default; mixed precision only where a GPU trains.
 
@@ -188,30 +192,27 @@ def choose_distribution(tpu: str = "", mixed_precision: bool = False) -> Distrib
     from tensorflow_transform.keras_lib import tf_keras
 
     task = cluster_task()
+    # Devices are listed after a cluster or TPU strategy is made: listing starts TensorFlow's
+    # context, which those strategies configure.
     if task.workers > 1:
         # Collectives over gRPC between the workers; each mirrors its own GPUs, if any.
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        name = "MultiWorkerMirroredStrategy"
-        gpus = tuple(d.name for d in tf.config.list_logical_devices("GPU"))
-        devices = gpus or tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+        name, devices = "MultiWorkerMirroredStrategy", _listed("GPU") or _listed("CPU")
     elif tpu:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         strategy = tf.distribute.TPUStrategy(resolver)
-        name, devices = "TPUStrategy", tuple(d.name for d in tf.config.list_logical_devices("TPU"))
+        name, devices = "TPUStrategy", _listed("TPU")
     else:
-        gpus = tuple(d.name for d in tf.config.list_logical_devices("GPU"))
-        cpus = tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+        gpus, cpus = _listed("GPU"), _listed("CPU")
         if len(gpus) > 1:
             strategy, name, devices = tf.distribute.MirroredStrategy(), "MirroredStrategy", gpus
         elif not gpus and len(cpus) > 1:
             # Logical CPU devices exist only where a process asked for them.
-            strategy = tf.distribute.MirroredStrategy(cpus)
-            name, devices = "MirroredStrategy", cpus
+            strategy, name, devices = tf.distribute.MirroredStrategy(cpus), "MirroredStrategy", cpus
         else:
-            strategy, name = tf.distribute.get_strategy(), "default"
-            devices = gpus or tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+            strategy, name, devices = tf.distribute.get_strategy(), "default", gpus or cpus
     on_gpu = any("GPU" in device for device in devices)
     use_mixed = mixed_precision and on_gpu
     if use_mixed:
