@@ -22,13 +22,9 @@ import sys
 import time
 from collections.abc import Iterator
 
+from benchmarks.servers import free_port
+
 START_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, name: str, log: str) -> None:
@@ -54,7 +50,7 @@ def portable_beam(log_dir: str) -> Iterator[list[str]]:
     # The pool starts its workers as `python ...`: this interpreter, with dlwp installed.
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path}
-    job_port, worker_port = _free_port(), _free_port()
+    job_port, worker_port = free_port(), free_port()
     services = {
         "job server": (
             ["apache_beam.runners.portability.local_job_service_main", "--port", str(job_port)],

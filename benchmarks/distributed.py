@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import time
 from benchmarks.beam_services import jobs_run, portable_beam, workers_started
 from benchmarks.real_tables import write_table
 from benchmarks.reports import write_report
-from benchmarks.servers import dlwp_program
+from benchmarks.servers import dlwp_program, free_port
 
 BEAM_STEPS = ("StatisticsGen", "Transform", "Evaluator")
 MODEL = "breast_cancer"
@@ -87,25 +86,19 @@ def _trainer_execution(home: str):
     return properties, inputs
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def trainer_runs(home: str, work: str, label: str, workers: int, logical_cpus: int = 0) -> dict:
     """The run's Trainer again on its artifacts, through TFX's `run_executor`, on `workers`
     processes (TF_CONFIG on loopback) or on `logical_cpus` logical CPU devices."""
     from tfx.types import standard_artifacts
 
-    from pipelines.trainer_pools import executor_args
+    from pipelines.trainer_pools import executor_args, tf_config
 
     properties, inputs = _trainer_execution(home)
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri = os.path.join(work, "Trainer", "model", label)
     model_run.uri = os.path.join(work, "Trainer", "model_run", label)
     args = executor_args(inputs, {"model": [model], "model_run": [model_run]}, properties)
-    addresses = [f"localhost:{_free_port()}" for _ in range(workers)]
+    addresses = [f"localhost:{free_port()}" for _ in range(workers)]
     env = {**os.environ}
     if logical_cpus:
         env["DLWP_LOGICAL_CPUS"] = str(logical_cpus)
@@ -113,8 +106,7 @@ def trainer_runs(home: str, work: str, label: str, workers: int, logical_cpus: i
     processes = []
     for index in range(workers):
         if workers > 1:
-            cluster = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
-            env = {**env, "TF_CONFIG": json.dumps(cluster)}
+            env = {**env, "TF_CONFIG": tf_config(addresses, index)}
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.distributed", "--executor", *args],

@@ -10,7 +10,7 @@ the workers is the platform's engine, never dlwp's:
 - Kubernetes (Kubeflow Pipelines, or `dlwp k8s run`): `pipelines.k8s_trainer` creates an
   indexed Job of N pods and a headless Service that gives each pod a DNS name; each pod's
   `dlwp train-worker` derives `TF_CONFIG` from its completion index (`worker_job`,
-  `worker_service`, `tf_config`).
+  `worker_service`, `worker_addresses`, `tf_config`).
 
     pools = WorkerPools(workers=4, gpus_per_worker=1, image="REGISTRY/dlwp:0.1.0-gpu")
 """
@@ -139,15 +139,20 @@ def trainer_launch(pools: WorkerPools, platform: str, image: str) -> TrainerLaun
     return TrainerLaunch(k8s_trainer.Executor, {WORKER_POOLS_KEY: pools.to_json()})
 
 
-def tf_config(workers: int, index: int, job: str, service: str, namespace: str) -> str:
-    """The `TF_CONFIG` of pod `index` of the indexed Job `job`: every pod is a worker, the
-    first the chief, each reached at `<job>-<i>.<service>.<namespace>.svc:WORKER_PORT`."""
-    if not 0 <= index < workers:
-        raise ValueError(f"worker index {index} is not in 0..{workers - 1}")
-    addresses = [f"{job}-{i}.{service}.{namespace}.svc:{WORKER_PORT}" for i in range(workers)]
+def tf_config(addresses: list[str], index: int) -> str:
+    """The `TF_CONFIG` of worker `index` of a cluster of workers at `addresses` (host:port),
+    the first of them the chief."""
+    if not 0 <= index < len(addresses):
+        raise ValueError(f"worker index {index} is not in 0..{len(addresses) - 1}")
     return json.dumps(
-        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+        {"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}}
     )
+
+
+def worker_addresses(workers: int, job: str, service: str, namespace: str) -> list[str]:
+    """Where the pods of the indexed Job `job` listen: `<job>-<i>.<service>.<namespace>.svc`,
+    the DNS names its headless Service gives them, at WORKER_PORT."""
+    return [f"{job}-{i}.{service}.{namespace}.svc:{WORKER_PORT}" for i in range(workers)]
 
 
 def _labels(job: str) -> dict[str, str]:
@@ -255,7 +260,8 @@ def run_worker(workers: int, job: str, service: str, namespace: str, args: list[
             "dlwp train-worker runs in a pod of an indexed Job (JOB_COMPLETION_INDEX is unset); "
             "it is started by the Trainer of `dlwp run --workers N`, not by hand"
         )
-    os.environ["TF_CONFIG"] = tf_config(workers, int(index), job, service, namespace)
+    addresses = worker_addresses(workers, job, service, namespace)
+    os.environ["TF_CONFIG"] = tf_config(addresses, int(index))
     from tfx.scripts import run_executor
 
     run_executor.main(run_executor.parse_flags(args))

@@ -13,6 +13,7 @@ before training starts.
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -25,6 +26,23 @@ from components.step_progress import LOGGER_NAME
 
 RECORD_ENV = "DLWP_TRAINER_RECORD"
 LOGICAL_CPUS_ENV = "DLWP_LOGICAL_CPUS"
+TESTS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS)
+
+
+def start(folder, execution, max_epochs, slow_s=0.0, env=None) -> subprocess.Popen:
+    """This script in a process of its own, its stderr piped: `env` adds to (or, with
+    TF_CONFIG, sets) the environment, which otherwise names no training cluster."""
+    inherited = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    command = [sys.executable, os.path.abspath(__file__), str(folder)]
+    return subprocess.Popen(
+        [*command, str(execution), str(max_epochs), str(slow_s)],
+        cwd=REPO,
+        env={**inherited, "PYTHONPATH": os.pathsep.join([REPO, TESTS]), **(env or {})},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def slow_search_epochs(seconds: float) -> None:

@@ -21,9 +21,12 @@ import time
 
 import numpy as np
 import pytest
+import trainer_run
 from servers import free_port
 from sklearn.metrics import roc_auc_score
 from trainer_inputs import split_columns, write_trainer_inputs
+
+from pipelines.trainer_pools import tf_config
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(TESTS)
@@ -38,31 +41,18 @@ RUN_S = 300
 
 
 def start_trainer(folder, execution, record=None, tf_config=None, logical_cpus=0, slow_s=0.0):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
+    env = {"TF_CONFIG": tf_config} if tf_config is not None else {}
     if record is not None:
         env["DLWP_TRAINER_RECORD"] = str(record)
     if logical_cpus:
         env["DLWP_LOGICAL_CPUS"] = str(logical_cpus)
-    command = [sys.executable, os.path.join(TESTS, "trainer_run.py"), str(folder)]
-    return subprocess.Popen(
-        [*command, str(execution), str(EPOCHS), str(slow_s)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return trainer_run.start(folder, execution, EPOCHS, slow_s, env)
 
 
-def cluster(workers: int):
+def cluster(workers: int) -> list[str]:
+    """The TF_CONFIG of each of `workers` workers on loopback."""
     addresses = [f"localhost:{free_port()}" for _ in range(workers)]
-    return [
-        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}
-        for i in range(workers)
-    ]
+    return [tf_config(addresses, index) for index in range(workers)]
 
 
 def finish(process):
@@ -249,7 +239,7 @@ def test_tfx_trainer_executor_runs_on_two_workers_as_the_pods_run_it(inputs):
         subprocess.Popen(
             [sys.executable, "-m", "tfx.scripts.run_executor", *args],
             cwd=REPO,
-            env={**env, "TF_CONFIG": json.dumps(tf_config)},
+            env={**env, "TF_CONFIG": tf_config},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

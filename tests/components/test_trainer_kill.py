@@ -5,12 +5,11 @@ import json
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
+import trainer_run
 from trainer_inputs import write_trainer_inputs
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,16 +18,7 @@ PREFIX = "dlwp.progress "
 
 
 def trainer(folder, execution, max_epochs, slow_s=0.0):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, TESTS])}
-    command = [sys.executable, os.path.join(TESTS, "trainer_run.py"), str(folder)]
-    return subprocess.Popen(
-        [*command, str(execution), str(max_epochs), str(slow_s)],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    return trainer_run.start(folder, execution, max_epochs, slow_s)
 
 
 def progress_lines(stream, lines):

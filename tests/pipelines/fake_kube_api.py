@@ -38,6 +38,17 @@ class ClusterState:
     indexed_pods: tuple = ()
 
 
+def _finished_condition(kind: str) -> dict:
+    """A finished Job's condition: `Complete`, or `Failed` as the Job controller words it."""
+    failed = kind == "Failed"
+    return {
+        "type": kind,
+        "status": "True",
+        "reason": "BackoffLimitExceeded" if failed else "",
+        "message": "Job has reached the specified backoff limit" if failed else "",
+    }
+
+
 def _ended(exit_code: int) -> dict:
     """A pod's status once its container exited with `exit_code`."""
     return {
@@ -145,17 +156,7 @@ def _handler(state: ClusterState):
                     else []
                 )
                 if m[2] in state.finished:
-                    failed = state.finished[m[2]] == "Failed"
-                    conditions = [
-                        {
-                            "type": state.finished[m[2]],
-                            "status": "True",
-                            "reason": "BackoffLimitExceeded" if failed else "",
-                            "message": "Job has reached the specified backoff limit"
-                            if failed
-                            else "",
-                        }
-                    ]
+                    conditions = [_finished_condition(state.finished[m[2]])]
                 return self._send(
                     200, {"metadata": {"name": m[2]}, "status": {"conditions": conditions}}
                 )
@@ -168,7 +169,7 @@ def _handler(state: ClusterState):
                 items = [
                     {
                         **job,
-                        "status": {"conditions": [{"type": state.finished[name], "status": "True"}]}
+                        "status": {"conditions": [_finished_condition(state.finished[name])]}
                         if (name := job["metadata"]["name"]) in state.finished
                         else {"active": 1},
                     }

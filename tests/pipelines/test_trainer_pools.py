@@ -22,6 +22,7 @@ from pipelines.trainer_pools import (
     WorkerPools,
     tf_config,
     vertex_custom_config,
+    worker_addresses,
     worker_job,
     worker_service,
 )
@@ -51,11 +52,12 @@ def test_indexed_job_and_headless_service_are_valid_and_find_each_other():
     assert container["args"][:2] == ["train-worker", "--workers"]
     assert container["args"][-len(EXECUTOR_ARGS) :] == EXECUTOR_ARGS
     # Each pod's TF_CONFIG names every pod by the DNS name the Job and Service give it.
-    config = json.loads(tf_config(3, 2, "dlwp-train-x", "dlwp-train-x", "dlwp"))
+    addresses = worker_addresses(3, "dlwp-train-x", "dlwp-train-x", "dlwp")
+    config = json.loads(tf_config(addresses, 2))
     assert config["cluster"]["worker"][0] == f"dlwp-train-x-0.dlwp-train-x.dlwp.svc:{WORKER_PORT}"
     task = cluster_task(json.dumps(config))
     assert (task.workers, task.index, task.is_chief) == (3, 2, False)
-    assert cluster_task(tf_config(3, 0, "j", "j", "dlwp")).is_chief
+    assert cluster_task(tf_config(addresses, 0)).is_chief
 
 
 def test_vertex_pools_are_the_chief_then_the_other_workers():
