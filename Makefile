@@ -7,7 +7,7 @@ PYTHON ?= $(shell p=$$(pyenv prefix 3.10.13 2>/dev/null) && echo $$p/bin/python3
 UV ?= $(shell command -v uv || echo .tools/bin/uv)
 # Debian packages the project needs: the real Fashion-MNIST (the IDX files keras reads),
 # Chromium for the browser demo's test, and Prometheus (promtool) for monitoring/.
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium prometheus
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium prometheus wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= dlwp-home
 PYTEST_ARGS ?=

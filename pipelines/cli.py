@@ -14,7 +14,8 @@
     dlwp request MODEL [--home DIR] [--count N] [--output FILE]
     dlwp drift MODEL [--url http://localhost:8501] [--home DIR | --plots DIR]
     dlwp serve [--home DIR | --model-base DIR | --model-config-file F] [--port 8501]
-               [--grpc-port 8500] [--enable-batching ...] [--backend inprocess|tfserving]
+               [--grpc-port 8500] [--workers N] [--enable-batching ...]
+               [--backend inprocess|tfserving]
                [--feedback-rate R [--feedback-hard-rate H] [--feedback-dir DIR]]
                [--reports-dir DIR] [--split MODEL=LABEL:W,LABEL:W ...]
     dlwp compile DATASET --target kubeflow|vertex --output FILE --pipeline-root gs://... [--image I]
@@ -397,9 +398,14 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
             logging.getLogger("dlwp.serving").addHandler(handler)
             terminal.write(f"dlwp serve: logs in {log_path}\n")
+            announce = lambda line: terminal.write(line + "\n")  # noqa: E731
+            if settings.workers > 1:  # the supervisor loads no model, nor TensorFlow
+                from serving.worker_pool import WorkerPool
+
+                return WorkerPool(settings, announce).run()
             from serving.server import serve
 
-            return serve(settings, announce=lambda line: terminal.write(line + "\n"))
+            return serve(settings, announce=announce)
     except StartupError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)
         return 2
@@ -413,7 +419,13 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     Raises:
         ServeSettingsError: a flag's value is out of range, named with it.
     """
-    from serving.settings import BatchingOptions, DriftSettings, RestLimits, ServeSettings
+    from serving.settings import (
+        BatchingOptions,
+        DriftSettings,
+        RestLimits,
+        ServeSettings,
+        available_cores,
+    )
     from serving.traffic_split import parse_split
 
     home = _home(args.home)
@@ -473,6 +485,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         feedback_dir=_local_or_remote(args.feedback_dir or os.path.join(home, "feedback")),
         web_dir=os.environ.get("DLWP_WEB_DIR", ""),
         split=tuple(parse_split(text) for text in args.split or ()),
+        workers=available_cores() if args.workers is None else args.workers,
         **_given(
             args,
             "port",
@@ -1011,6 +1024,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="A/B test: send MODEL's unpinned requests to its version labels A and B at random "
         "with weights W (sticky per X-Split-Key header); needs --model-config-file; repeatable, "
         "one per model",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes sharing both ports, each with its own copy of the models "
+        "(default: the cores this process may use; 1: everything in one process)",
     )
     serve.add_argument("--backend", choices=("inprocess", "tfserving"))
     serve.add_argument("--tfserving-address", help="HOST:PORT of TF Serving's gRPC (gateway)")

@@ -133,11 +133,17 @@ class DriftMonitor:
             return
         self._calls.append(ObservedCall(model, version, inputs, outputs))
 
-    def close(self) -> None:
-        """Stops the background thread (what is still queued is not measured)."""
+    def count_dropped(self, count: int) -> None:
+        """Counts calls dropped before they reached `observe` (a worker's full queue:
+        serving/hub_client.py)."""
+        self._gauges.dropped.inc(count)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stops the background thread (what is still queued is not measured), waiting up to
+        `timeout_s` for a measurement under way."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout_s)
 
     def status(self) -> dict[str, dict[str, Any]]:
         """The latest measurements: {model: {version: {...}}} (for `/monitoring/drift`)."""

@@ -47,7 +47,7 @@ from serving.errors import (
     echo,
 )
 from serving.feedback_index import FeedbackIndex
-from serving.live_metrics import LiveMetrics
+from serving.live_metrics import LabelSink
 from serving.metrics import ServingMetrics
 from serving.model_specs import check_path
 from serving.openapi import DocumentedRoute, Operation, error
@@ -289,7 +289,7 @@ def store_labels(
     model: str,
     items: Sequence[_Item],
     task_of: TaskOf,
-    live: LiveMetrics | None = None,
+    live: LabelSink | None = None,
     rate_hint: str = "--feedback-rate",
 ) -> dict[str, int]:
     """Checks every item against the log and its version's task, then stores them all at once
@@ -358,7 +358,7 @@ def _json(content: Any, status: int = 200) -> Response:
 def feedback_routes(
     model_index: ModelIndex,
     task_of: TaskOf,
-    live: LiveMetrics | None = None,
+    live: LabelSink | None = None,
     *,
     sample_rate: float | None = None,
     metrics: ServingMetrics | None = None,

@@ -339,6 +339,7 @@ def grpc_server(
     max_batch_instances: int,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     split: TrafficSplit | None = None,
+    reuse_port: bool = False,
 ) -> grpc.Server:
     """A started gRPC server on `address` (host:port) serving both services.
 
@@ -349,6 +350,8 @@ def grpc_server(
       max_batch_instances: the most examples one request may carry (--max-batch-instances).
       interceptors: run before every call (the bearer token check of --auth-token-file).
       split: routes unpinned Predict, Classify and Regress calls (--split), or None.
+      reuse_port: share the port with the other workers of `dlwp serve --workers N`; off,
+        a port already taken is refused.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(
@@ -359,7 +362,7 @@ def grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(

@@ -25,6 +25,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -56,6 +57,15 @@ def report_test_metric(reports_dir: str, model: str, version: int, metric: str) 
         return None
     report = read_json(os.path.join(reports_dir, model, str(version)), REPORT_JSON)
     return report_test_value(report, metric) if isinstance(report, dict) else None
+
+
+class LabelSink(Protocol):
+    """Where `:feedback` joins its labels: LiveMetrics, or a worker's forwarder to the hub's
+    (serving/hub_client.py)."""
+
+    def restore(self, model: str, index: IndexReader) -> int: ...
+
+    def add(self, logged: LoggedExample, label: Label, previous: Label | None = None) -> None: ...
 
 
 class LiveMetrics:

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from serving.request_slots import Slot
 
@@ -40,10 +41,26 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class ServingMetrics:
-    """All serving metrics, registered in `registry` (a fresh one per server and per test)."""
+    """All serving metrics, registered in `registry` (a fresh one per server and per test).
 
-    def __init__(self, registry: CollectorRegistry | None = None):
+    In a worker of `dlwp serve --workers N` (`hub_metrics` given), prometheus_client's
+    multiprocess mode holds the values (PROMETHEUS_MULTIPROC_DIR, set by the supervisor):
+    `exposition()` sums every worker's, dead ones' counters included, and appends the hub's
+    series (drift, live metrics: serving/worker_hub.py). A gauge is the sum (in flight) or the
+    minimum (versions loaded: in every worker) over the live workers.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        hub_metrics: Callable[[], bytes] | None = None,
+    ):
         self.registry = registry or CollectorRegistry()
+        self._hub_metrics = hub_metrics
+        self._workers_registry: CollectorRegistry | None = None
+        if hub_metrics is not None:
+            self._workers_registry = CollectorRegistry()
+            MultiProcessCollector(self._workers_registry)
         self.request_count = Counter(
             "dlwp_request_count",
             "Requests answered, by model, version, api, protocol and code.",
@@ -69,6 +86,7 @@ class ServingMetrics:
             "Versions of a model loaded and serving.",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemin",
         )
         self.load_failures = Counter(
             "dlwp_model_load_failures",
@@ -81,6 +99,7 @@ class ServingMetrics:
             "Model requests being answered now, and model calls still running for requests "
             "already answered (the client left, or the deadline passed).",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.split_requests = Counter(
             "dlwp_split_requests",
@@ -96,6 +115,12 @@ class ServingMetrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every series (of every worker, and the hub's)."""
+        if self._hub_metrics is None or self._workers_registry is None:
+            return generate_latest(self.registry)
+        return generate_latest(self._workers_registry) + self._hub_metrics()
 
     def observe_request(
         self, model: str, version: str, api: str, protocol: str, code: str, latency_s: float

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import StringConvertor, register_url_convertor
@@ -155,11 +155,16 @@ _PROMETHEUS_TEXT = text_answer("text/plain", "Prometheus text format")
 
 class ServerState:
     """Shared between the front ends and shutdown: draining turns readiness off and refuses
-    new model requests (503) while those in flight finish; `slots` are the REST API's."""
+    new model requests (503) while those in flight finish; `slots` are the REST API's.
+    `peers`: the shared readiness of `dlwp serve --workers N` (serving/worker_readiness.py),
+    or None for one process."""
 
-    def __init__(self, max_concurrent_requests: int = RestLimits.max_concurrent_requests):
+    def __init__(
+        self, max_concurrent_requests: int = RestLimits.max_concurrent_requests, peers=None
+    ):
         self.draining = False
         self.slots = RequestSlots(max_concurrent_requests)
+        self.peers = peers
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -337,11 +342,18 @@ class RestApi:
         return _json({"status": "alive"})
 
     async def readiness(self, _request: Request) -> Response:
-        ready = not self.state.draining and await run_in_threadpool(self.backend.ready)
-        return _json({"ready": ready, "draining": self.state.draining}, 200 if ready else 503)
+        peers = self.state.peers
+        draining = self.state.draining or (peers is not None and peers.draining)
+        ready = not draining and await run_in_threadpool(self.backend.ready)
+        answer: dict[str, Any] = {"ready": ready, "draining": draining}
+        if peers is not None:  # ready only when every worker is
+            ready_workers = peers.ready_count()
+            ready = ready and ready_workers == peers.workers
+            answer.update(ready=ready, workers={"ready": ready_workers, "count": peers.workers})
+        return _json(answer, 200 if ready else 503)
 
     async def prometheus(self, _request: Request) -> Response:
-        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> Response:
         return Response(request.app.state.openapi_body, media_type="application/json")

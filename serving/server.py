@@ -8,11 +8,10 @@ import contextlib
 import logging
 import posixpath
 import signal
-import socket
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 import uvicorn
@@ -21,40 +20,28 @@ from serving.auth import BearerTokenInterceptor, BearerTokenMiddleware, read_tok
 from serving.backends import Backend, InProcessBackend, TFServingBackend
 from serving.body_decoding import JsonBodyDecoder
 from serving.drift_monitor import DriftMonitor
-from serving.errors import StartupError
 from serving.feedback import FeedbackLogger
 from serving.feedback_api import feedback_routes
 from serving.feedback_index import model_folders
 from serving.grpc_service import grpc_server
 from serving.http_protocol import guarded_http_protocol
+from serving.hub_client import DriftForwarder, ForwardedLiveMetrics, HubDriftStatus
 from serving.labelling import labelling_routes
-from serving.live_metrics import LiveMetrics
+from serving.live_metrics import LabelSink, LiveMetrics
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
 from serving.model_config import sources_from_config_file, sources_in_folder
 from serving.observers import ObservingBackend, RequestObserver
+from serving.ports import check_port_free
 from serving.rest import RestApi, ServerState
 from serving.settings import ServeSettings
 from serving.traffic_split import TrafficSplit, check_against_config
 from serving.version_task import read_version_task
 
+if TYPE_CHECKING:
+    from serving.worker import WorkerContext
+
 log = logging.getLogger("dlwp.serving")
-
-
-class PortInUseError(StartupError):
-    """A port the server needs is taken."""
-
-
-def _check_port_free(host: str, port: int, what: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise PortInUseError(
-                f"cannot listen for {what} on {host}:{port} ({error.strerror}); "
-                f"pick another port with --{'grpc-' if what == 'gRPC' else ''}port"
-            ) from None
 
 
 def _list_sources(settings: ServeSettings):
@@ -64,10 +51,15 @@ def _list_sources(settings: ServeSettings):
     return lambda: sources_in_folder(settings.models_dir)
 
 
-def build_observers(settings: ServeSettings, metrics: ServingMetrics) -> list[RequestObserver]:
-    """What watches the traffic (serving/observers.py), as the settings ask."""
+def build_observers(
+    settings: ServeSettings, metrics: ServingMetrics, worker: "WorkerContext | None" = None
+) -> list[RequestObserver]:
+    """What watches the traffic (serving/observers.py), as the settings ask; a worker's drift
+    intake goes to the hub (serving/worker_hub.py), which measures all the workers' calls."""
     observers: list[RequestObserver] = []
-    if settings.drift is not None:
+    if settings.drift is not None and worker is not None:
+        observers.append(DriftForwarder(worker.hub, settings.drift, _version_dirs(settings)))
+    elif settings.drift is not None:
         observers.append(DriftMonitor(settings.drift, metrics.registry, _version_dirs(settings)))
     if settings.feedback_rate > 0:
         observers.append(
@@ -123,7 +115,7 @@ def build_label_routes(
     settings: ServeSettings,
     metrics: ServingMetrics,
     feedback: FeedbackLogger | None,
-    live: LiveMetrics,
+    live: LabelSink,
     is_served,
 ) -> list:
     """`POST /v1/models/M:feedback` and the labelling page `/label/M/` (docs/monitoring.md,
@@ -175,12 +167,19 @@ class _Server(uvicorn.Server):
     On the first signal `on_signal` turns readiness off, and the REST port keeps answering
     (`/readyz` 503, new model requests 503) until `drained()` or the grace period is over;
     only then does uvicorn stop listening and finish its connections. A second signal stops
-    at once."""
+    at once.
 
-    def __init__(self, config: uvicorn.Config, on_signal, drained, grace_s: float):
+    A worker (`in_pool`) ignores SIGINT and drains on its first SIGTERM only: Ctrl-C reaches
+    the whole process group, and the supervisor, which forwards it as SIGTERM, is the one
+    that kills on a second signal (serving/worker_pool.py)."""
+
+    def __init__(
+        self, config: uvicorn.Config, on_signal, drained, grace_s: float, in_pool: bool = False
+    ):
         super().__init__(config)
         self._on_signal, self._drained, self._grace_s = on_signal, drained, grace_s
         self._signalled = False
+        self._in_pool = in_pool
 
     def _exit_when_drained(self) -> None:
         deadline = time.monotonic() + self._grace_s
@@ -197,6 +196,8 @@ class _Server(uvicorn.Server):
             return
 
         def handle(signum, frame):
+            if self._in_pool and (signum == signal.SIGINT or self._signalled):
+                return
             if self._signalled:
                 self.force_exit = True
                 self.handle_exit(signum, frame)
@@ -222,21 +223,36 @@ class ServingStack:
         stack.close()
     """
 
-    def __init__(self, settings: ServeSettings):
-        _check_port_free(settings.host, settings.port, "REST")
-        _check_port_free(settings.host, settings.grpc_port, "gRPC")
+    def __init__(self, settings: ServeSettings, worker: "WorkerContext | None" = None):
+        """`worker`: this stack is one of `dlwp serve --workers N`'s (serving/worker.py); its
+        supervisor checked the ports, which the workers share."""
+        if worker is None:
+            check_port_free(settings.host, settings.port, "REST")
+            check_port_free(settings.host, settings.grpc_port, "gRPC")
         self.settings = settings
         token = read_token(settings.auth_token_file) if settings.auth_token_file else None
-        self.metrics = ServingMetrics()
+        self.metrics = ServingMetrics(
+            hub_metrics=worker.hub.metrics if worker is not None else None
+        )
         self.split = build_split(settings, self.metrics)  # before any model loads
-        self.state = ServerState(settings.limits.max_concurrent_requests)
+        self.state = ServerState(
+            settings.limits.max_concurrent_requests,
+            peers=worker.readiness if worker is not None else None,
+        )
         self.decoder = JsonBodyDecoder()
         self.backend = ObservingBackend(
-            build_backend(settings, self.metrics), build_observers(settings, self.metrics)
+            build_backend(settings, self.metrics), build_observers(settings, self.metrics, worker)
         )
         feedback = next((o for o in self.backend.observers if isinstance(o, FeedbackLogger)), None)
-        self.live = LiveMetrics(self.metrics.registry, settings.reports_dir)
-        if feedback is not None and feedback.indexed:
+        self.live: LiveMetrics | ForwardedLiveMetrics
+        drift: DriftMonitor | HubDriftStatus | None
+        if worker is not None:  # the hub keeps both for every worker (serving/worker_hub.py)
+            self.live = ForwardedLiveMetrics(worker.hub)
+            drift = HubDriftStatus(worker.hub) if settings.drift is not None else None
+        else:
+            self.live = LiveMetrics(self.metrics.registry, settings.reports_dir)
+            drift = next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None)
+        if feedback is not None and feedback.indexed and isinstance(self.live, LiveMetrics):
             threading.Thread(
                 target=restore_live_metrics, args=(feedback, self.live), daemon=True
             ).start()
@@ -251,6 +267,7 @@ class ServingStack:
             limits.max_batch_instances,
             interceptors=[BearerTokenInterceptor(token)] if token is not None else [],
             split=self.split,
+            reuse_port=worker is not None,
         )
         self.api = RestApi(
             self.backend,
@@ -261,7 +278,7 @@ class ServingStack:
             web_dir=settings.web_dir,
             exports_dir=settings.exports_dir,
             reports_dir=settings.reports_dir,
-            drift=next((o for o in self.backend.observers if isinstance(o, DriftMonitor)), None),
+            drift=drift,
             decoder=self.decoder,
             split=self.split,
             extra_routes=build_label_routes(
@@ -288,7 +305,11 @@ class ServingStack:
             timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]
         )
         self.http = _Server(
-            config, self.drain, lambda: self.state.slots.taken == 0, settings.grace_s
+            config,
+            self.drain,
+            lambda: self.state.slots.taken == 0,
+            settings.grace_s,
+            in_pool=worker is not None,
         )
 
     def drain(self) -> None:
@@ -305,7 +326,8 @@ class ServingStack:
 
 
 def serve(settings: ServeSettings, announce=print) -> int:
-    """Serves until SIGTERM / SIGINT; returns the exit code."""
+    """Serves in this process until SIGTERM / SIGINT; returns the exit code (`dlwp serve
+    --workers N` runs serving/worker_pool.py instead)."""
     # `_created` series double every counter; TF Serving and dashboards do not use them.
     prometheus_client.disable_created_metrics()
     stack = ServingStack(settings)

@@ -4,6 +4,8 @@ dataclasses, whose defaults are the CLI's → the parts that take them). Each `_
 raises ServeSettingsError naming the flag and the value."""
 
 import dataclasses
+import math
+import os
 
 from serving.errors import ServeSettingsError
 from serving.traffic_split import check_splits
@@ -22,6 +24,20 @@ def _check_positive(
                 raise ServeSettingsError(f"{flag} must be 0 or more, got {value}")
         elif value <= 0:
             raise ServeSettingsError(f"{flag} must be positive, got {value}")
+
+
+def available_cores(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container's CPU limit on Kubernetes; `os.cpu_count()` would count the node's cores)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        with open(cgroup_cpu_max) as limit:
+            quota, period = limit.read().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,8 +143,15 @@ class ServeSettings:
     auth_token_file: str = ""
     # The traffic split (serving/traffic_split.py): (model, ((label, weight), ...)) per --split.
     split: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    # Server processes sharing the ports (serving/worker_pool.py); 1 runs everything in this
+    # process. The CLI's default is `available_cores()`.
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ServeSettingsError(
+                f"--workers is the number of server processes, 1 or more, got {self.workers}"
+            )
         for flag, value in (("--port", self.port), ("--grpc-port", self.grpc_port)):
             if value <= 0:
                 raise ServeSettingsError(f"{flag} must be positive, got {value}")

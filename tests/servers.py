@@ -1,4 +1,9 @@
-"""Real servers on loopback for tests: the same ServingStack as `dlwp serve`, in a thread."""
+"""Real servers on loopback for tests: the same ServingStack as `dlwp serve`, in a thread, or
+with `workers` > 1 the same supervisor and worker processes (serving/worker_pool.py).
+
+DLWP_TEST_SERVE_WORKERS=2 runs every server of `settings_for` as two workers (how the serving
+tests are run against `dlwp serve --workers 2`; docs/serving.md, "Workers"). A test that
+reaches into the server's objects (`server.stack`) asks for `workers=1`."""
 
 import asyncio
 import contextlib
@@ -18,6 +23,7 @@ import httpx
 _BLOCK_PORTS = 1000
 _FIRST_PORT = 20000
 _next_port = itertools.count()
+WORKERS = int(os.environ.get("DLWP_TEST_SERVE_WORKERS", "1"))
 
 
 def _port_block() -> int:
@@ -62,7 +68,12 @@ def settings_for(**overrides):
     from serving.settings import ServeSettings
 
     values: dict[str, Any] = dict(
-        host="127.0.0.1", port=free_port(), grpc_port=free_port(), poll_s=0.2, grace_s=5.0
+        host="127.0.0.1",
+        port=free_port(),
+        grpc_port=free_port(),
+        poll_s=0.2,
+        grace_s=5.0,
+        workers=WORKERS,
     )
     values.update(overrides)
     return ServeSettings(**values)
@@ -70,7 +81,12 @@ def settings_for(**overrides):
 
 @contextlib.contextmanager
 def running_server(settings):
-    """Starts a ServingStack in a thread; stops it (gracefully) on exit."""
+    """Starts a ServingStack in a thread (or, with `settings.workers` > 1, a WorkerPool:
+    `stack` is then the pool); stops it (gracefully) on exit."""
+    if settings.workers > 1:
+        with _running_pool(settings) as server:
+            yield server
+        return
     from serving.server import ServingStack
 
     stack = ServingStack(settings)
@@ -91,6 +107,41 @@ def running_server(settings):
         stack.http.should_exit = True
         thread.join(timeout=30)
         stack.close()
+
+
+@contextlib.contextmanager
+def _running_pool(settings):
+    from serving.worker_pool import WorkerPool
+
+    pool = WorkerPool(settings, announce=lambda _line: None)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["exit_code"] = pool.run()
+        except Exception as error:  # noqa: BLE001 (raised again in the test, below)
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not pool.started:
+        if "error" in outcome:
+            raise outcome["error"]
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the test server's workers did not start: {outcome}")
+        time.sleep(0.05)
+    try:
+        yield RunningServer(
+            f"http://{settings.host}:{settings.port}",
+            f"{settings.host}:{settings.grpc_port}",
+            pool,
+        )
+    finally:
+        pool.stop()
+        thread.join(timeout=60)
+        if "error" in outcome:
+            raise outcome["error"]
 
 
 def wait_for(condition, timeout_s: float = 30.0, what: str = "condition"):

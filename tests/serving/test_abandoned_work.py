@@ -41,7 +41,9 @@ class Recorder:
 @pytest.fixture
 def one_thread_server(toy_models):
     limits = RestLimits(request_timeout_s=30.0)
-    settings = settings_for(models_dir=toy_models, limits=limits, model_threads=1, drift=None)
+    settings = settings_for(
+        workers=1, models_dir=toy_models, limits=limits, model_threads=1, drift=None
+    )
     with running_server(settings) as server:
         recorder = Recorder()
         server.stack.backend.observers.append(recorder)
@@ -79,7 +81,9 @@ def test_a_queued_call_whose_client_left_never_runs(one_thread_server):
 
 def test_a_queued_call_past_its_deadline_never_runs(toy_models):
     limits = RestLimits(request_timeout_s=0.5)
-    settings = settings_for(models_dir=toy_models, limits=limits, model_threads=1, drift=None)
+    settings = settings_for(
+        workers=1, models_dir=toy_models, limits=limits, model_threads=1, drift=None
+    )
     with (
         running_server(settings) as server,
         server.client() as client,

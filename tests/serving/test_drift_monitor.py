@@ -32,6 +32,7 @@ def models_dir(tmp_path_factory):
 @pytest.fixture
 def server(models_dir):
     settings = settings_for(
+        workers=1,
         models_dir=models_dir,
         drift=DriftSettings(window_size=300, min_samples=100, interval_s=0.1),
     )
@@ -115,7 +116,9 @@ def test_missing_and_out_of_domain_values_are_counted(server):
 
 
 def test_a_full_queue_drops_calls_instead_of_blocking_requests(models_dir):
-    settings = settings_for(models_dir=models_dir, drift=DriftSettings(queue_size=1, interval_s=60))
+    settings = settings_for(
+        workers=1, models_dir=models_dir, drift=DriftSettings(queue_size=1, interval_s=60)
+    )
     with running_server(settings) as running, running.client() as client:
         for _ in range(20):  # the monitor measures once a minute: its queue stays full
             _predict(client, [0.5], ["red"])
@@ -127,7 +130,7 @@ def test_a_version_without_reference_is_served_and_not_monitored(models_dir, tmp
     shutil.copytree(os.path.join(models_dir, MODEL, "1"), tmp_path / MODEL / "1")
     os.remove(tmp_path / MODEL / "1" / ASSETS_EXTRA / REFERENCE_FILE)
     settings = settings_for(
-        models_dir=str(tmp_path), drift=DriftSettings(min_samples=1, interval_s=0.1)
+        workers=1, models_dir=str(tmp_path), drift=DriftSettings(min_samples=1, interval_s=0.1)
     )
     with running_server(settings) as running, running.client() as client:
         _predict(client, [0.5] * 10, ["red"] * 10)
@@ -170,9 +173,10 @@ def test_dlwp_drift_without_a_server_says_where_it_looked(capsys):
 def test_a_gateway_in_front_of_tf_serving_monitors_drift_too(models_dir):
     """The gateway sees the same calls (forwarded over gRPC) and reads the references from the
     model folders that TF Serving serves."""
-    backend = settings_for(models_dir=models_dir, drift=None)
+    backend = settings_for(workers=1, models_dir=models_dir, drift=None)
     with running_server(backend) as tf_serving:
         settings = settings_for(
+            workers=1,
             backend="tfserving",
             tfserving_address=tf_serving.grpc_address,
             models_dir=models_dir,
@@ -195,7 +199,7 @@ def test_a_version_with_a_broken_reference_is_served_and_the_log_names_the_file(
     path = tmp_path / MODEL / "1" / ASSETS_EXTRA / REFERENCE_FILE
     path.write_text('{"format_version": 1, "features": ')
     settings = settings_for(
-        models_dir=str(tmp_path), drift=DriftSettings(min_samples=1, interval_s=0.1)
+        workers=1, models_dir=str(tmp_path), drift=DriftSettings(min_samples=1, interval_s=0.1)
     )
     with (
         caplog.at_level(logging.ERROR, "dlwp.serving"),

@@ -65,7 +65,9 @@ def predict(server, instances: list[dict]) -> list[dict]:
 def test_logged_examples_hold_the_inputs_as_training_data_and_the_answer(raw_models, tmp_path):
     feedback = str(tmp_path / "feedback")
     before = time.time() * 1000
-    settings = settings_for(models_dir=raw_models, feedback_rate=1.0, feedback_dir=feedback)
+    settings = settings_for(
+        workers=1, models_dir=raw_models, feedback_rate=1.0, feedback_dir=feedback
+    )
     with running_server(settings) as server:
         body = (  # NaN: a missing number, as TF Serving reads it; "": a missing string
             '{"instances": [{"words": [0, 0, 14, 22, 7], "rooms": 3.0, "color": "red"}, '
@@ -91,7 +93,9 @@ def test_logged_examples_hold_the_inputs_as_training_data_and_the_answer(raw_mod
 
 def test_sampling_keeps_about_the_rate_and_counts_what_it_wrote(raw_models, tmp_path):
     feedback = str(tmp_path / "feedback")
-    settings = settings_for(models_dir=raw_models, feedback_rate=0.25, feedback_dir=feedback)
+    settings = settings_for(
+        workers=1, models_dir=raw_models, feedback_rate=0.25, feedback_dir=feedback
+    )
     instances = [{"words": [1, 2, 3], "rooms": float(i), "color": "blue"} for i in range(100)]
     with running_server(settings) as server:
         for _ in range(4):
@@ -106,7 +110,7 @@ def test_sampling_keeps_about_the_rate_and_counts_what_it_wrote(raw_models, tmp_
 
 
 def test_feedback_is_off_by_default(raw_models, tmp_path):
-    settings = settings_for(models_dir=raw_models)
+    settings = settings_for(workers=1, models_dir=raw_models)
     with running_server(settings) as server:
         predict(server, [{"words": [1], "rooms": 1.0, "color": "red"}])
         observers = server.stack.backend.observers
@@ -296,7 +300,9 @@ def test_the_clients_request_id_names_the_logged_examples(raw_models, tmp_path):
     from serving.feedback_index import FeedbackIndex
 
     feedback = str(tmp_path / "feedback")
-    settings = settings_for(models_dir=raw_models, feedback_rate=1.0, feedback_dir=feedback)
+    settings = settings_for(
+        workers=1, models_dir=raw_models, feedback_rate=1.0, feedback_dir=feedback
+    )
     instances = [{"words": [3], "rooms": 1.0, "color": "red"}] * 2
     with running_server(settings) as server, server.client() as client:
         response = client.post(

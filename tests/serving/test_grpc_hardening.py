@@ -36,7 +36,9 @@ SLOW_ITERATIONS = 4000
 @pytest.fixture(scope="module")
 def server(toy_models):
     limits = RestLimits(max_batch_instances=MAX_INSTANCES, request_timeout_s=30.0)
-    with running_server(settings_for(models_dir=toy_models, limits=limits, model_threads=1)) as s:
+    with running_server(
+        settings_for(workers=1, models_dir=toy_models, limits=limits, model_threads=1)
+    ) as s:
         yield s
 
 

@@ -106,7 +106,7 @@ def test_full_batch_queue_answers_429_at_once(toy_models):
     three = {"instances": [[1.0, 0.0, 0.0]] * 3}
     two = {"instances": [[0.0, 1.0, 0.0]] * 2}
     with (
-        running_server(settings_for(models_dir=toy_models, batching=batching)) as server,
+        running_server(settings_for(workers=1, models_dir=toy_models, batching=batching)) as server,
         ThreadPoolExecutor(2) as pool,
     ):
         # Whichever arrives second does not fit next to the first: 3 + 2 > 4.

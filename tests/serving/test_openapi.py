@@ -2,6 +2,7 @@
 registers is in it, and every path it lists reaches its own route."""
 
 import pytest
+from servers import running_server, settings_for
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Mount, Route
 
@@ -12,11 +13,12 @@ SAMPLE_PARAMETERS = {"model": "toy", "version": "1", "label": "stable", "path": 
 
 
 @pytest.fixture(scope="module")
-def served(toy_server):
-    """The Starlette app the toy server runs, and the document it serves."""
-    app = toy_server.stack.http.config.app
-    with toy_server.client() as client:
-        return app, client.get("/v1/openapi.json").json()
+def served(toy_models):
+    """The Starlette app a toy server runs (in this process, to read its routes), and the
+    document it serves."""
+    settings = settings_for(workers=1, models_dir=toy_models)
+    with running_server(settings) as server, server.client() as client:
+        return server.stack.http.config.app, client.get("/v1/openapi.json").json()
 
 
 def _registered(routes) -> set[tuple[str, str]]:

@@ -101,6 +101,7 @@ def home(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def server(home, tmp_path_factory):
     settings = settings_for(
+        workers=1,
         models_dir=str(tmp_path_factory.mktemp("no-models")),
         reports_dir=os.path.join(home, "reports"),
     )
@@ -386,6 +387,7 @@ def test_reports_need_the_bearer_token_when_the_server_has_one(home, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("t0ken\n")
     settings = settings_for(
+        workers=1,
         models_dir=str(tmp_path),
         reports_dir=os.path.join(home, "reports"),
         auth_token_file=str(token_file),
@@ -429,6 +431,7 @@ def demo_server(tmp_path_factory):
     for version in (2, 5):
         _write_version(os.path.join(reports, "text_only", str(version)), version)
     settings = settings_for(
+        workers=1,
         models_dir=str(tmp_path_factory.mktemp("no-models")),
         exports_dir=exports,
         reports_dir=reports,

@@ -215,7 +215,9 @@ class TraceRecorder:
 
 def test_observers_receive_each_requests_trace(toy_models, caplog):
     recorder = TraceRecorder()
-    with running_server(settings_for(models_dir=toy_models)) as server:  # the drift monitor on
+    with running_server(
+        settings_for(workers=1, models_dir=toy_models)
+    ) as server:  # the drift monitor on
         server.stack.backend.observers.append(recorder)
         with server.client() as client:
             given = client.post(

@@ -70,6 +70,8 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path, toy_models):
         str(GRACE_S),
         "--poll-s",
         "0.2",
+        "--workers",  # the default on a 2-core machine: the drain holds across workers
+        "2",
     ]
     terminal = tmp_path / "terminal.txt"
     with open(terminal, "w") as out:
@@ -86,6 +88,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path, toy_models):
                 return status.json()["model_version_status"][0]["state"] == "AVAILABLE"
 
             wait_for(available, timeout_s=120, what="dlwp serve to load the toy model")
+            wait_for(  # in every worker
+                lambda: client.get("/readyz").status_code == 200, timeout_s=120, what="readiness"
+            )
             answers: list[httpx.Response] = []
 
             def send_slow():
@@ -129,7 +134,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path, toy_models):
 def test_stopping_with_a_sub_second_grace_still_drains_in_flight_requests(toy_models):
     # About 0.3 s of work, inside a 0.9 s grace period.
     quick_slow = {"signature_name": "slow", "inputs": {"x": X, "iterations": 400}}
-    settings = settings_for(models_dir=toy_models, grace_s=0.9)
+    settings = settings_for(workers=1, models_dir=toy_models, grace_s=0.9)
     with (
         running_server(settings) as server,
         server.client() as client,

@@ -106,14 +106,14 @@ def closed(server, reason: str) -> float:
 def timed_server(toy_models):
     """A server with one-second header and body timeouts and a three-second idle timeout."""
     limits = RestLimits(header_timeout_s=1.0, body_timeout_s=1.0, idle_timeout_s=3.0)
-    with running_server(settings_for(models_dir=toy_models, limits=limits)) as server:
+    with running_server(settings_for(workers=1, models_dir=toy_models, limits=limits)) as server:
         yield server
 
 
 def test_slow_bodies_do_not_hold_the_slots_and_each_gets_408(toy_models):
     limits = RestLimits(max_concurrent_requests=16, body_timeout_s=2.0, header_timeout_s=5.0)
     with (
-        running_server(settings_for(models_dir=toy_models, limits=limits)) as server,
+        running_server(settings_for(workers=1, models_dir=toy_models, limits=limits)) as server,
         server.client() as client,
     ):
         slow = [connect(server) for _ in range(64)]
@@ -252,7 +252,7 @@ def test_body_a_route_never_reads_is_cut_at_the_body_timeout(timed_server):
 
 def test_connection_over_the_limit_gets_503_until_others_close(toy_models):
     limits = RestLimits(max_connections=4)
-    with running_server(settings_for(models_dir=toy_models, limits=limits)) as server:
+    with running_server(settings_for(workers=1, models_dir=toy_models, limits=limits)) as server:
         held = [connect(server) for _ in range(4)]
         for sock in held:  # answered, so the server holds all four
             sock.sendall(HEALTH)

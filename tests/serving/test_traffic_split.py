@@ -72,7 +72,9 @@ def labelled_config(tmp_path_factory, toy_versions) -> str:
 
 @pytest.fixture(scope="module")
 def split_server(labelled_config):
-    settings = settings_for(model_config_file=labelled_config, split=(SPLIT,), drift=None)
+    settings = settings_for(
+        workers=1, model_config_file=labelled_config, split=(SPLIT,), drift=None
+    )
     with running_server(settings) as server:
         yield server
 
@@ -175,7 +177,7 @@ def test_three_arms_get_their_normalised_shares():
 
 def test_a_split_needs_a_model_config(toy_models):
     with pytest.raises(SplitConfigError, match="--model-config-file"):
-        ServingStack(settings_for(models_dir=toy_models, split=(SPLIT,)))
+        ServingStack(settings_for(workers=1, models_dir=toy_models, split=(SPLIT,)))
 
 
 @pytest.mark.parametrize(
@@ -190,7 +192,7 @@ def test_a_split_needs_a_model_config(toy_models):
 )
 def test_a_split_the_config_cannot_route_stops_the_start(labelled_config, split, words):
     with pytest.raises(SplitConfigError) as raised:
-        ServingStack(settings_for(model_config_file=labelled_config, split=(split,)))
+        ServingStack(settings_for(workers=1, model_config_file=labelled_config, split=(split,)))
     for word in words:
         assert word in str(raised.value)
 

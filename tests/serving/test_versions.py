@@ -161,7 +161,7 @@ def test_broken_version_is_refused_and_the_previous_keeps_serving(
     broken = str(tmp_path / "broken")
     write_broken(broken, toy_versions)
     with (
-        running_server(settings_for(models_dir=os.path.dirname(base))) as server,
+        running_server(settings_for(workers=1, models_dir=os.path.dirname(base))) as server,
         server.client() as client,
     ):
         failures_before = metric_value(client, LOAD_FAILURES)
@@ -181,7 +181,7 @@ def test_refused_version_is_loaded_once_its_files_are_complete(tmp_path, toy_ver
     half_written = str(tmp_path / "half-written")
     variables_missing(half_written, toy_versions)
     with (
-        running_server(settings_for(models_dir=os.path.dirname(base))) as server,
+        running_server(settings_for(workers=1, models_dir=os.path.dirname(base))) as server,
         server.client() as client,
     ):
         polls = count_polls(monkeypatch, server.stack.backend.manager)
