@@ -114,9 +114,6 @@ class ForwardedLiveMetrics:
     def __init__(self, hub: HubClient):
         self._hub = hub
 
-    def restored(self, model: str) -> bool:
-        return True
-
     def restore(self, model: str, index: Any) -> int:
         return 0
 

@@ -35,6 +35,7 @@ from serving.observers import ObservingBackend, RequestObserver
 from serving.ports import check_port_free
 from serving.rest import RestApi, ServerState
 from serving.settings import ServeSettings
+from serving.stop_signals import handling_stop_signals
 from serving.traffic_split import TrafficSplit, check_against_config
 from serving.version_task import read_version_task
 
@@ -191,10 +192,6 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield  # embedded in a thread (tests): the owner stops it
-            return
-
         def handle(signum, frame):
             if self._in_pool and (signum == signal.SIGINT or self._signalled):
                 return
@@ -206,12 +203,8 @@ class _Server(uvicorn.Server):
             self._on_signal()
             threading.Thread(target=self._exit_when_drained, name="drain", daemon=True).start()
 
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with handling_stop_signals(handle):
             yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class ServingStack:

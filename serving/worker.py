@@ -15,6 +15,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 
 from serving.errors import StartupError
 from serving.hub_client import HubClient
@@ -53,7 +54,7 @@ def _watch(stack, context: WorkerContext, supervisor: int) -> None:
             log.error("worker %d: the supervisor is gone; draining", context.index)
             os.kill(os.getpid(), signal.SIGTERM)
             signalled = True
-        threading.Event().wait(READINESS_INTERVAL_S)
+        time.sleep(READINESS_INTERVAL_S)
 
 
 def main(argv: list[str]) -> int:

@@ -34,6 +34,7 @@ from prometheus_client import multiprocess
 from serving.errors import StartupError
 from serving.ports import check_port_free
 from serving.settings import ServeSettings
+from serving.stop_signals import handling_stop_signals
 from serving.worker import (
     PROMETHEUS_DIR,
     READINESS_FILE,
@@ -200,20 +201,10 @@ class WorkerPool:
         codes = [worker.process.returncode for worker in running]
         return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
 
-    @contextlib.contextmanager
     def _signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield  # embedded in a thread (tests): the owner calls stop()
-            return
-
         def handle(signum, frame):
             if self._stopping.is_set():
                 self._killing = True  # a second signal: no more waiting
             self._stopping.set()
 
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        return handling_stop_signals(handle)
