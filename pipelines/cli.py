@@ -399,13 +399,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             logging.getLogger("dlwp.serving").addHandler(handler)
             terminal.write(f"dlwp serve: logs in {log_path}\n")
             announce = lambda line: terminal.write(line + "\n")  # noqa: E731
-            if settings.workers > 1:  # the supervisor loads no model, nor TensorFlow
-                from serving.worker_pool import WorkerPool
+            from serving import launch
 
-                return WorkerPool(settings, announce).run()
-            from serving.server import serve
-
-            return serve(settings, announce=announce)
+            return launch.serve(settings, announce)
     except StartupError as error:
         print(f"dlwp: error: {error}", file=sys.stderr)
         return 2

@@ -138,11 +138,11 @@ def test_request_without_a_pushed_model_exits_2(run_cli, tmp_path):
 def test_serve_exports_dir_defaults_to_the_homes_exports(
     run_cli, tmp_path, monkeypatch, flags, expected
 ):
-    import serving.server
+    import serving.launch
 
     seen = []
     monkeypatch.setattr(
-        serving.server, "serve", lambda settings, announce: seen.append(settings) or 0
+        serving.launch, "serve", lambda settings, announce: seen.append(settings) or 0
     )
     monkeypatch.setenv("DLWP_WEB_DIR", str(tmp_path / "web"))
     run_cli("serve", *(flag.format(home=tmp_path) for flag in flags))
@@ -202,11 +202,11 @@ def test_training_options_refuse_a_bad_value_naming_it(values, message):
 @pytest.fixture
 def served_settings(run_cli, monkeypatch, tmp_path):
     """Runs `dlwp serve FLAGS` up to the server, and returns the ServeSettings it was given."""
-    import serving.server
+    import serving.launch
 
     seen = []
     monkeypatch.setattr(
-        serving.server, "serve", lambda settings, announce: seen.append(settings) or 0
+        serving.launch, "serve", lambda settings, announce: seen.append(settings) or 0
     )
 
     def serve(*flags):
@@ -286,10 +286,10 @@ def test_serve_refuses_a_bad_setting_as_a_usage_error(
     tmp_path, capsys, monkeypatch, flags, message
 ):
     """Even for what is turned off (batching, drift): a bad value is refused either way."""
-    import serving.server
+    import serving.launch
     from pipelines import cli
 
-    monkeypatch.setattr(serving.server, "serve", lambda settings, announce: 0)
+    monkeypatch.setattr(serving.launch, "serve", lambda settings, announce: 0)
 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["serve", "--home", str(tmp_path), *flags])
