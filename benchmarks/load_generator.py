@@ -37,6 +37,8 @@ class Target:
     model: str
     body: bytes
     expected_shape: tuple[int, ...] = (1, 10)
+    # gRPC: each client thread on its own channel (connection) instead of one per process.
+    channel_per_client: bool = False
 
 
 @dataclass
@@ -155,11 +157,16 @@ class GrpcClient:
         import grpc
 
         predict_pb2, prediction_service_pb2_grpc = import_serving_protos()
-        with self._lock:
-            key = (target.host, target.port)
-            if key not in self._channels:
-                self._channels[key] = grpc.insecure_channel(f"{target.host}:{target.port}")
-        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channels[key])
+        address = f"{target.host}:{target.port}"
+        self._own_channel = grpc.insecure_channel(address) if target.channel_per_client else None
+        channel = self._own_channel
+        if channel is None:
+            with self._lock:
+                key = (target.host, target.port)
+                if key not in self._channels:
+                    self._channels[key] = grpc.insecure_channel(address)
+                channel = self._channels[key]
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         self._request = predict_pb2.PredictRequest.FromString(target.body)
         self._rpc_error = grpc.RpcError
         self._timeout_s = timeout_s
@@ -176,7 +183,9 @@ class GrpcClient:
         return tuple(dim.size for dim in response.outputs["scores"].tensor_shape.dim)
 
     def close(self) -> None:
-        """The channel stays open for the process's next cell."""
+        """A shared channel stays open for the process's next cell."""
+        if self._own_channel is not None:
+            self._own_channel.close()
 
 
 def import_serving_protos():

@@ -13,6 +13,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from benchmarks import baseline
+
 # The repository root: servers run there so `python -m benchmarks....` finds this package.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY_TIMEOUT_S = 240.0
@@ -100,6 +102,26 @@ def start_server(
             start_new_session=True,
         )
     return ServerProcess(name, process, port, log_path, grpc_port, started_s=time.monotonic())
+
+
+def start_baseline_server(
+    name: str,
+    checkout: baseline.BaselineCheckout,
+    serve_args: list[str],
+    port: int,
+    log_dir: str,
+    grpc_port: int | None,
+) -> ServerProcess:
+    """Starts `dlwp <serve_args>` from the baseline checkout's code (benchmarks/baseline.py)."""
+    return start_server(
+        name,
+        baseline.serve_command(serve_args),
+        port,
+        log_dir,
+        grpc_port,
+        cwd=checkout.root,
+        extra_env=baseline.serve_environment(checkout),
+    )
 
 
 def model_state(port: int, model: str) -> tuple[int, str | None]:

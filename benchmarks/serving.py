@@ -168,14 +168,8 @@ def start_servers(
         if checkout is not None and name in BASELINE_SERVERS:
             port, grpc_port = servers.free_port(), servers.free_port()
             args = servers.dlwp_serve_command(model_base, port, grpc_port, batching)
-            started[name + BASELINE_SUFFIX] = servers.start_server(
-                name + BASELINE_SUFFIX,
-                baseline.serve_command(args),
-                port,
-                log_dir,
-                grpc_port,
-                cwd=checkout.root,
-                extra_env=baseline.serve_environment(checkout),
+            started[name + BASELINE_SUFFIX] = servers.start_baseline_server(
+                name + BASELINE_SUFFIX, checkout, args, port, log_dir, grpc_port
             )
     port = servers.free_port()
     flask_command = [

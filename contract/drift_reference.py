@@ -17,6 +17,7 @@ import json
 import os
 from typing import Any
 
+from contract import text_files
 from contract.features import FeatureKind, ProblemType
 from contract.version_assets import ASSETS_EXTRA, REFERENCE_FILE
 
@@ -108,10 +109,7 @@ def read_reference(version_dir: str) -> DriftReference | None:
     Raises:
         DriftReferenceError: the file exists but cannot be read.
     """
-    import tensorflow as tf
-
     path = os.path.join(version_dir, ASSETS_EXTRA, REFERENCE_FILE)
-    if not tf.io.gfile.exists(path):
+    if not text_files.exists(path):
         return None
-    with tf.io.gfile.GFile(path) as f:
-        return DriftReference.from_json(f.read(), source=path)
+    return DriftReference.from_json(text_files.read_text(path), source=path)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from contract import text_files
 from contract.version_assets import ASSETS_EXTRA, SCHEMA_FILE
 
 
@@ -45,19 +46,14 @@ def domain_of(schema: schema_pb2.Schema, name: str) -> Domain | None:
 
 
 def read_schema(path: str) -> schema_pb2.Schema:
-    """A schema in text format (SchemaGen's `schema.pbtxt`), through tf.io.gfile."""
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path) as f:
-        return text_format.Parse(f.read(), schema_pb2.Schema())
+    """A schema in text format (SchemaGen's `schema.pbtxt`), local or through tf.io.gfile."""
+    return text_format.Parse(text_files.read_text(path), schema_pb2.Schema())
 
 
 def version_domains(version_dir: str, names: list[str]) -> dict[str, Domain | None]:
     """The domains of `names` in a pushed version's schema (none when it carries no schema)."""
     path = os.path.join(version_dir, ASSETS_EXTRA, SCHEMA_FILE)
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(path):
+    if not text_files.exists(path):
         return dict.fromkeys(names)
     schema = read_schema(path)
     return {name: domain_of(schema, name) for name in names}

@@ -65,3 +65,64 @@ def test_gateway_answers_503_when_tf_serving_is_down():
         assert "TF Serving backend" in response.json()["error"]
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
+
+
+def test_the_gateway_reaches_a_tf_serving_that_comes_up_after_it(toy_server):
+    """A gateway pod's TF Serving may start after it: once TF Serving listens, the gateway's
+    calls go through within 3 s, after 16 s of refused connections. (gRPC's default backoff,
+    which the gateway shortens to 1 s, reaches minutes only after longer outages than a test
+    can wait for.)"""
+    import socket
+    import threading
+    import time
+
+    from servers import free_port
+
+    from serving.backends import TFServingBackend
+    from serving.errors import ServingError
+
+    port = free_port()
+    backend = TFServingBackend(f"127.0.0.1:{port}", timeout_s=2.0)
+    try:
+        refused_until = time.monotonic() + 16.0
+        while time.monotonic() < refused_until:  # every call fails: nothing listens
+            with pytest.raises(ServingError, match="TF Serving backend"):
+                backend.status("toy", None, None)
+            time.sleep(0.5)
+        listener = socket.create_server(("127.0.0.1", port))
+        threading.Thread(
+            target=_forward_all, args=(listener, toy_server.grpc_address), daemon=True
+        ).start()
+        up = time.monotonic()
+        while True:
+            try:
+                backend.status("toy", None, None)
+                break
+            except ServingError:
+                assert time.monotonic() - up < 3.0, "still refused 3 s after TF Serving came up"
+                time.sleep(0.05)
+    finally:
+        backend.close()
+
+
+def _forward_all(listener, address: str) -> None:
+    """A TCP relay from `listener` to `address` (the toy server's gRPC port), as TF Serving."""
+    import socket
+    import threading
+
+    host, port = address.rsplit(":", 1)
+
+    def pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    while True:
+        client, _ = listener.accept()
+        upstream = socket.create_connection((host, int(port)))
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
