@@ -11,6 +11,7 @@ logs where `serving` and `pipelines` were imported from; `verify_code` checks th
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -71,6 +72,19 @@ def open_checkout(directory: str) -> BaselineCheckout:
         )
     commit, changed = git_state(root)
     return BaselineCheckout(root, commit, changed)
+
+
+def checkout_or_usage_error(
+    parser: argparse.ArgumentParser, directory: str | None
+) -> BaselineCheckout | None:
+    """The checkout `--baseline DIR` names (None without the flag); a folder that is not one
+    ends the program with a usage error that says why."""
+    if directory is None:
+        return None
+    try:
+        return open_checkout(directory)
+    except BaselineCodeError as error:
+        parser.error(str(error))
 
 
 def git_state(root: str) -> tuple[str | None, bool | None]:

@@ -680,12 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = (
         quick_settings(args.profile) if args.quick else BenchmarkSettings(profile=args.profile)
     )
-    checkout = None
-    if args.baseline is not None:
-        try:
-            checkout = baseline.open_checkout(args.baseline)
-        except baseline.BaselineCodeError as error:
-            parser.error(str(error))
+    checkout = baseline.checkout_or_usage_error(parser, args.baseline)
     try:
         report = run_benchmark(settings, checkout)
     except baseline.BaselineCodeError as error:

@@ -471,12 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings(2.0, 1.0, (1, 32)) if args.quick else Settings()
-    checkout = None
-    if args.baseline is not None:
-        try:
-            checkout = baseline.open_checkout(args.baseline)
-        except baseline.BaselineCodeError as error:
-            parser.error(str(error))
+    checkout = baseline.checkout_or_usage_error(parser, args.baseline)
     report = run(settings, checkout)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as out:

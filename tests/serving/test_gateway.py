@@ -69,7 +69,7 @@ def test_gateway_answers_503_when_tf_serving_is_down():
 
 def test_the_gateway_reaches_a_tf_serving_that_comes_up_after_it(toy_server):
     """A gateway pod's TF Serving may start after it: once TF Serving listens, the gateway's
-    calls go through within 3 s, after 16 s of refused connections. (gRPC's default backoff,
+    calls go through within 3 s, after 4 s of refused connections. (gRPC's default backoff,
     which the gateway shortens to 1 s, reaches minutes only after longer outages than a test
     can wait for.)"""
     import socket
@@ -84,7 +84,7 @@ def test_the_gateway_reaches_a_tf_serving_that_comes_up_after_it(toy_server):
     port = free_port()
     backend = TFServingBackend(f"127.0.0.1:{port}", timeout_s=2.0)
     try:
-        refused_until = time.monotonic() + 16.0
+        refused_until = time.monotonic() + 4.0
         while time.monotonic() < refused_until:  # every call fails: nothing listens
             with pytest.raises(ServingError, match="TF Serving backend"):
                 backend.status("toy", None, None)

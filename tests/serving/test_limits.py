@@ -30,8 +30,11 @@ def post(server, path: str, body: dict):
 
 def test_requests_over_the_concurrency_limit_get_429_while_health_answers(toy_models):
     limits = RestLimits(max_concurrent_requests=2, request_timeout_s=30.0)
+    # One worker: the limit holds per worker (docs/serving.md, "Workers"), and with two the
+    # third request may reach the other one.
+    settings = settings_for(models_dir=toy_models, limits=limits, workers=1)
     with (
-        running_server(settings_for(models_dir=toy_models, limits=limits)) as server,
+        running_server(settings) as server,
         server.client() as client,
         ThreadPoolExecutor(2) as pool,
     ):
