@@ -3,7 +3,7 @@ Dense(512, relu) → Dense(10, softmax)) trained on Debian's Fashion-MNIST, save
 lays it out, with the drift reference the pipeline's Pusher would publish beside it, so that the
 drift monitor measures every call as it does in production (docs/monitoring.md).
 
-    version_dir = save_fashion_model(root)   # <root>/models/fashion_mnist/1
+    saved = save_fashion_model(root)         # saved.version_dir: <root>/models/fashion_mnist/1
     image = test_image()                     # one test image: 784 ints in 0-255
 
 Serving cost does not depend on the weights; the model is trained (a few epochs) so that the
@@ -12,8 +12,8 @@ class ids the drift monitor watches are a real model's.
 
 from __future__ import annotations
 
-import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +41,13 @@ def test_image(index: int = 0) -> list[int]:
     return test[index].astype(int).tolist()
 
 
+class SavedFashionModel(NamedTuple):
+    """Where the model was saved, and its accuracy on the held-out train images."""
+
+    version_dir: str
+    held_out_accuracy: float
+
+
 def build_model():
     """The book's dense network on raw pixels (input `image` [None, 784] in 0-255)."""
     import tf_keras as keras
@@ -55,14 +62,14 @@ def build_model():
     return model
 
 
-def save_fashion_model(root: str) -> str:
+def save_fashion_model(root: str) -> SavedFashionModel:
     """Trains the model on the train split less its last 10,000 images and saves it in
     `<root>/models/fashion_mnist/1` (signature `serving_default`: `image` → `scores`,
     `class_ids`) with its drift reference (the first 5,000 train images; the class ids on the
     10,000 held-out ones), and as `<root>/keras/fashion_mnist.keras` for the naive Flask app.
 
     Returns:
-        The version directory.
+        The version directory and the accuracy on the held-out images.
     """
     import tensorflow as tf
 
@@ -91,7 +98,5 @@ def save_fashion_model(root: str) -> str:
         held_out_scores,
     )
     write_drift_assets(version_dir, reference, image_schema())
-    with open(os.path.join(root, "held_out_accuracy.json"), "w") as out:
-        accuracy = float(np.mean(held_out_scores.argmax(axis=1) == labels[-HELD_OUT:]))
-        json.dump({"held_out_accuracy": accuracy}, out)
-    return version_dir
+    accuracy = float(np.mean(held_out_scores.argmax(axis=1) == labels[-HELD_OUT:]))
+    return SavedFashionModel(version_dir, accuracy)

@@ -107,9 +107,9 @@ def profile(root: str) -> dict:
     os.makedirs(log_dir)
     port, grpc_port = servers.free_port(), servers.free_port()
     os.environ["DLWP_HOME"] = os.path.join(root, "home")
-    command = [servers.dlwp_program(), "serve", "--workers", "1"]
-    command += ["--model-base", os.path.join(root, "models")]
-    command += ["--port", str(port), "--grpc-port", str(grpc_port)]
+    model_base = os.path.join(root, "models")
+    serve_args = servers.dlwp_serve_command(model_base, port, grpc_port, batching=False)
+    command = [servers.dlwp_program(), *serve_args, "--workers", "1"]
     server = servers.start_server("dlwp", command, port, log_dir, grpc_port)
     try:
         servers.wait_until_available(server, [MODEL_NAME])

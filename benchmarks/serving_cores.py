@@ -134,11 +134,13 @@ def start(
     model_base = os.path.join(root, "models")
     version_dir = os.path.join(model_base, MODEL_NAME, "1")
     if spec.program in ("dlwp", "dlwp_baseline"):
-        args = ["serve", "--port", str(port), "--grpc-port", str(grpc_port), *spec.flags]
         if spec.backend is not None:
-            args += ["--tfserving-address", f"127.0.0.1:{started[spec.backend].grpc_port}"]
+            backend = f"127.0.0.1:{started[spec.backend].grpc_port}"
+            args = ["serve", "--port", str(port), "--grpc-port", str(grpc_port)]
+            args += ["--tfserving-address", backend]
         else:
-            args += ["--model-base", model_base]
+            args = servers.dlwp_serve_command(model_base, port, grpc_port, batching=False)
+        args += spec.flags
         if spec.program == "dlwp":
             return servers.start_server(
                 spec.name, [servers.dlwp_program(), *args], port, log_dir, grpc_port
@@ -199,8 +201,9 @@ class Run:
     def __init__(self, started: dict[str, servers.ServerProcess], specs: list[ServerSpec]):
         self.started = started
         self.specs = {spec.name: spec for spec in specs}
-        self.body = rest_predict_body(np.asarray(test_image()))
-        self.grpc_body = grpc_predict_request(MODEL_NAME, np.asarray(test_image()))
+        self.image = np.asarray(test_image())
+        self.body = rest_predict_body(self.image)
+        self.grpc_body = grpc_predict_request(MODEL_NAME, self.image)
 
     def needed(self, server: str) -> list[servers.ServerProcess]:
         """The server and its backend, if any."""
@@ -235,17 +238,15 @@ class Run:
         for server in needed:
             servers.resume(server)
         try:
-            return self._measure_once(variant, concurrency, settings, pool, needed)
+            return self._measure(variant, concurrency, settings, pool, needed)
         finally:
             for server in needed:
                 servers.pause(server)
 
-    def _measure_once(self, variant, concurrency, settings, pool, needed) -> dict:
+    def _measure(self, variant, concurrency, settings, pool, needed) -> dict:
+        """The cell of `measure`, its servers (`needed`) running."""
         server = self.started[variant.server]
-        groups = {
-            "server": process_tree(server.process.pid),
-            "benchmark": [os.getpid()],
-        }
+        groups = {"server": process_tree(server.process.pid), "benchmark": [os.getpid()]}
         if len(needed) > 1:
             groups["backend"] = process_tree(needed[1].process.pid)
         if variant.client == "wrk":
@@ -277,13 +278,12 @@ def print_cell(name: str, concurrency: int, result: CellResult, cores: dict) -> 
     )
 
 
-def measure_inprocess(root: str, settings: Settings) -> dict:
+def measure_inprocess(root: str, image: np.ndarray, settings: Settings) -> dict:
     """The model alone, one image per call, from `concurrency` threads in this process."""
     from benchmarks.inprocess import load_signature
     from benchmarks.inprocess import measure_inprocess as measure
 
     signature = load_signature(os.path.join(root, "models", MODEL_NAME, "1"))
-    image = np.asarray(test_image(), np.float32)
     cells = {}
     for concurrency in settings.concurrencies:
         before = cpu_usage.snapshot({"benchmark": [os.getpid()]})
@@ -409,9 +409,7 @@ def run(settings: Settings, checkout: BaselineCheckout | None) -> Report:
     if checkout is not None:  # without its folder: a path on the machine that ran it
         report.baseline = {k: v for k, v in checkout.as_dict().items() if k != "dir"}
     print("training the Fashion-MNIST model ...", flush=True)
-    save_fashion_model(root)
-    with open(os.path.join(root, "held_out_accuracy.json")) as accuracy:
-        report.model = json.load(accuracy)
+    report.model = {"held_out_accuracy": save_fashion_model(root).held_out_accuracy}
     specs = server_specs(checkout is not None)
     started: dict[str, servers.ServerProcess] = {}
     runner = Run(started, specs)
@@ -437,17 +435,15 @@ def run(settings: Settings, checkout: BaselineCheckout | None) -> Report:
             for row in variants(specs)
             if not any(server.name in report.failures for server in runner.needed(row.server))
         ]
-        report.cells["inprocess"] = measure_inprocess(root, settings)
+        report.cells["inprocess"] = measure_inprocess(root, runner.image, settings)
         with ClientPool(2) as pool:
             for turn, concurrency in enumerate(settings.concurrencies):
                 for row in rows if turn % 2 == 0 else rows[::-1]:
                     cell = runner.measure(row, concurrency, settings, pool)
                     report.cells.setdefault(row.name, {})[str(concurrency)] = cell
-        for name, server in started.items():
+        for name, server in started.items():  # a stopped process's memory reads as well
             if name not in report.failures and psutil.pid_exists(server.process.pid):
-                servers.resume(server)
                 report.memory_mb[name] = resident_mb(server)
-                servers.pause(server)
         report.goals = evaluate(report.cells)
         report.server_exits = {name: servers.stop(server) for name, server in started.items()}
     finally:
